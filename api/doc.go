@@ -1,0 +1,60 @@
+// Package api is the public contract of minkms and its Go client SDK: the
+// wire types, the errors a server answers, API keys, and Client.
+//
+// It imports nothing of the server side, so an application that uses the
+// SDK pulls in no raft, bbolt or HTTP router.
+//
+// # Routes
+//
+// Every route but /version and /v1/health/* needs a client certificate.
+// Byte fields are standard base64 in JSON. POST is accepted wherever PUT is.
+//
+// KES-compatible routes act in the caller's own enclave (a cluster admin's
+// is "default") and answer errors exactly as KES does:
+//
+//	PUT    /v1/key/create/{name}
+//	PUT    /v1/key/import/{name}        ImportKeyRequest
+//	GET    /v1/key/describe/{name}      → KeyInfo
+//	GET    /v1/key/list/{prefix}        ?continue=NAME&limit=N → ListResponse ("*" or empty: all)
+//	DELETE /v1/key/delete/{name}
+//	PUT    /v1/key/generate/{name}      GenerateKeyRequest → GenerateKeyResponse
+//	PUT    /v1/key/encrypt/{name}       EncryptKeyRequest → EncryptKeyResponse
+//	PUT    /v1/key/decrypt/{name}       DecryptKeyRequest → DecryptKeyResponse
+//	PUT    /v1/key/hmac/{name}          HMACRequest → HMACResponse
+//	GET    /version                     → VersionResponse (no certificate needed)
+//	GET    /v1/status                   → StatusResponse
+//	GET    /v1/ready                    → HealthResponse
+//	GET    /v1/identity/self/describe   → SelfResponse
+//
+// Native routes name the enclave explicitly and answer conflicts with 409:
+//
+//	GET    /v1/health/live, /v1/health/ready      → HealthResponse (no certificate needed)
+//	GET    /v1/metrics                             Prometheus text
+//	GET    /v1/enclaves                            ?prefix=&continue=&limit= → ListResponse
+//	PUT    /v1/enclaves/{enclave}                  → EnclaveInfo (cluster admin)
+//	GET    /v1/enclaves/{enclave}                  → EnclaveInfo
+//	DELETE /v1/enclaves/{enclave}
+//	GET    /v1/enclaves/{enclave}/keys             ?prefix=&continue=&limit= → ListResponse
+//	PUT    /v1/enclaves/{enclave}/keys/{name}      CreateKeyRequest (optional) → KeyInfo
+//	PUT    /v1/enclaves/{enclave}/keys/{name}/import   ImportKeyRequest → KeyInfo
+//	GET    /v1/enclaves/{enclave}/keys/{name}      → KeyInfo with versions
+//	DELETE /v1/enclaves/{enclave}/keys/{name}
+//	POST   /v1/enclaves/{enclave}/keys/{name}/rotate   → RotateKeyResponse
+//	DELETE /v1/enclaves/{enclave}/keys/{name}/versions/{version}
+//	PUT    /v1/enclaves/{enclave}/keys/{name}/generate GenerateKeyRequest → GenerateKeyResponse
+//	PUT    /v1/enclaves/{enclave}/keys/{name}/encrypt  EncryptKeyRequest → EncryptKeyResponse
+//	PUT    /v1/enclaves/{enclave}/keys/{name}/decrypt  DecryptKeyRequest → DecryptKeyResponse
+//	PUT    /v1/enclaves/{enclave}/keys/{name}/hmac     HMACRequest → HMACResponse
+//	GET    /v1/enclaves/{enclave}/identities       ?prefix=&continue=&limit= → ListResponse
+//	PUT    /v1/enclaves/{enclave}/identities/{identity}  CreateIdentityRequest → IdentityInfo
+//	GET    /v1/enclaves/{enclave}/identities/{identity}  → IdentityInfo
+//	DELETE /v1/enclaves/{enclave}/identities/{identity}
+//	GET    /v1/enclaves/{enclave}/policies         ?prefix=&continue=&limit= → ListResponse
+//	PUT    /v1/enclaves/{enclave}/policies/{name}  Policy → PolicyInfo
+//	GET    /v1/enclaves/{enclave}/policies/{name}  → PolicyInfo
+//	DELETE /v1/enclaves/{enclave}/policies/{name}
+//
+// Names match [A-Za-z0-9_.-]{1,80} and are not "." or "..". Identities are
+// "h1:" + base64url (no padding) of the SHA-256 of the certificate's
+// SubjectPublicKeyInfo. Request bodies are limited to 1 MiB.
+package api

@@ -1,0 +1,65 @@
+package kms
+
+import "errors"
+
+// Code is the kind of an application error. Codes are stable: the server maps
+// each to an HTTP status in one place, and clients branch on them.
+type Code uint8
+
+const (
+	Internal        Code = iota // a bug or an unexpected failure; shown to clients as "internal error"
+	Invalid                     // bad input: a bad name, a malformed value, an out-of-range length
+	NotFound                    // the key, version, identity, policy or enclave does not exist
+	Exists                      // it already exists
+	Forbidden                   // the caller may not do this (unknown identities included)
+	Unavailable                 // the state cannot be changed now (no leader, shutting down)
+	Unauthenticated             // no identity at all (no client certificate)
+)
+
+// Error is the one application error type. Message is safe to show to the
+// caller: it never contains key material or internal detail.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is reports whether target is an *Error with the same code and message.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code && t.Message == e.Message
+}
+
+// Invalidf returns an Invalid error with a message for the caller.
+func Invalidf(format string, args ...any) error {
+	return &Error{Code: Invalid, Message: sprintf(format, args...)}
+}
+
+// ErrorCode returns the Code of err: that of the *Error it wraps, Internal
+// for any other non-nil error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// The errors callers branch on. Their messages are KES's, word for word,
+// because KES clients compare them.
+var (
+	ErrKeyNotFound        = &Error{NotFound, "key does not exist"}
+	ErrKeyExists          = &Error{Exists, "key already exists"}
+	ErrKeyVersionNotFound = &Error{NotFound, "key version does not exist"}
+	ErrDecrypt            = &Error{Invalid, "decryption failed: ciphertext is not authentic"}
+	ErrNotAllowed         = &Error{Forbidden, "not authorized: insufficient permissions"}
+	ErrPolicyExists       = &Error{Exists, "policy already exists"}
+	ErrPolicyNotFound     = &Error{NotFound, "policy does not exist"}
+	ErrIdentityExists     = &Error{Exists, "identity already exists"}
+	ErrIdentityNotFound   = &Error{NotFound, "identity does not exist"}
+	ErrEnclaveExists      = &Error{Exists, "enclave already exists"}
+	ErrEnclaveNotFound    = &Error{NotFound, "enclave does not exist"}
+	ErrNoIdentity         = &Error{Unauthenticated, "no client certificate"}
+	ErrNoLeader           = &Error{Unavailable, "no leader: the cluster cannot accept writes now"}
+)
