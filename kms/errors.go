@@ -1,6 +1,9 @@
 package kms
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code is the kind of an application error. Codes are stable: the server maps
 // each to an HTTP status in one place, and clients branch on them.
@@ -33,7 +36,7 @@ func (e *Error) Is(target error) bool {
 
 // Invalidf returns an Invalid error with a message for the caller.
 func Invalidf(format string, args ...any) error {
-	return &Error{Code: Invalid, Message: sprintf(format, args...)}
+	return &Error{Code: Invalid, Message: fmt.Sprintf(format, args...)}
 }
 
 // ErrorCode returns the Code of err: that of the *Error it wraps, Internal
@@ -62,4 +65,19 @@ var (
 	ErrEnclaveNotFound    = &Error{NotFound, "enclave does not exist"}
 	ErrNoIdentity         = &Error{Unauthenticated, "no client certificate"}
 	ErrNoLeader           = &Error{Unavailable, "no leader: the cluster cannot accept writes now"}
+
+	// ErrInternal is what callers see of every unexpected failure. The
+	// error returned wraps both ErrInternal and the cause, so the cause
+	// can be logged while the message shown stays "internal error".
+	ErrInternal = &Error{Internal, "internal error"}
 )
+
+// Message returns the message of err that is safe to show to a caller: that
+// of the *Error it wraps, "internal error" for any other error.
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return ErrInternal.Message
+}

@@ -1,0 +1,120 @@
+package kms
+
+import (
+	"context"
+	"strings"
+)
+
+// Authorisation, in one place. The rules:
+//
+//   - Cluster admins (Options.Admins) may do everything in every enclave.
+//   - An enclave admin may do everything inside its own enclave: keys,
+//     identities and policies, but not create, list or delete enclaves.
+//   - A user may do key actions in its own enclave that its policy allows,
+//     and nothing else.
+//   - Anyone may call Self.
+//   - Another enclave than the caller's own is ErrNotAllowed. A missing
+//     enclave is ErrEnclaveNotFound for cluster admins and ErrNotAllowed
+//     for everyone else, who must not learn which enclaves exist.
+//
+// Every operation authorises before it reads what it acts on, so that a
+// caller who may not act on a key does not learn whether it exists.
+
+// enclaveErr is the error for a missing enclave as c may see it.
+func enclaveErr(c Caller) error {
+	if c.ClusterAdmin {
+		return ErrEnclaveNotFound
+	}
+	return ErrNotAllowed
+}
+
+// enter checks that c may act inside enclave at all and that the enclave
+// exists. It returns the policy that limits c: nil for admins, who are not
+// limited inside the enclave.
+func (s *Service) enter(ctx context.Context, c Caller, enclave string) (*Policy, bool, error) {
+	if err := ValidName(enclave); err != nil {
+		return nil, false, err
+	}
+	if c.Identity == "" || !c.ClusterAdmin && c.Enclave != enclave {
+		return nil, false, ErrNotAllowed
+	}
+	ok, err := s.exists(ctx, enclavesBucket, enclave)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		return nil, false, enclaveErr(c)
+	}
+	if c.ClusterAdmin || c.Admin {
+		return nil, true, nil
+	}
+	if c.Policy == "" {
+		return nil, false, ErrNotAllowed
+	}
+	var rec policyRecord
+	if _, err := s.get(ctx, policiesBucket(enclave), c.Policy, &rec, ErrNotAllowed); err != nil {
+		// A user whose policy was deleted may do nothing.
+		return nil, false, err
+	}
+	return &rec.Policy, false, nil
+}
+
+// authorizeKey checks that c may do the key action a on the key name in
+// enclave. Both names are validated first.
+func (s *Service) authorizeKey(ctx context.Context, c Caller, enclave string, a Action, name string) error {
+	if err := ValidName(enclave); err != nil {
+		return err
+	}
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(a), "key:") {
+		return ErrNotAllowed
+	}
+	pol, admin, err := s.enter(ctx, c, enclave)
+	if err != nil {
+		return err
+	}
+	if !admin && !pol.Allows(a, name) {
+		return ErrNotAllowed
+	}
+	return nil
+}
+
+// authorizeKeyList checks that c may list keys in enclave and returns the
+// filter of the names c may see: nil for all.
+func (s *Service) authorizeKeyList(ctx context.Context, c Caller, enclave string) (func(string) bool, error) {
+	pol, admin, err := s.enter(ctx, c, enclave)
+	if err != nil {
+		return nil, err
+	}
+	if admin {
+		return nil, nil
+	}
+	if !pol.allowsSome(ActionKeyList) {
+		return nil, ErrNotAllowed
+	}
+	return func(name string) bool { return pol.Allows(ActionKeyList, name) }, nil
+}
+
+// authorizeAdmin checks that c is an admin of enclave: a cluster admin or
+// an enclave admin of that enclave. Identities and policies need it.
+func (s *Service) authorizeAdmin(ctx context.Context, c Caller, enclave string) error {
+	_, admin, err := s.enter(ctx, c, enclave)
+	if err != nil {
+		return err
+	}
+	if !admin {
+		return ErrNotAllowed
+	}
+	return nil
+}
+
+// authorizeCluster checks that c is a cluster admin: creating, listing and
+// deleting enclaves need it.
+func authorizeCluster(c Caller) error {
+	if c.Identity == "" || !c.ClusterAdmin {
+		return ErrNotAllowed
+	}
+	return nil
+}

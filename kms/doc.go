@@ -1,0 +1,52 @@
+// Package kms is the key-management domain of minkms: keys and their
+// versions, encryption, data keys and MACs, and the identities, policies and
+// enclaves that say who may use which key. It is not a server, a store or a
+// cluster: it imports no other package of minkms, and the server wires in
+// the state it reads and the way it proposes changes.
+//
+// # Enclaves, identities, policies
+//
+// An enclave is a namespace of keys, identities and policies. The enclave
+// "default" always exists (Service.Init creates it). A client is known by
+// its Identity, the hash of its certificate's public key, and belongs to at
+// most one enclave. The cluster admins, named in the config file, may do
+// everything everywhere; an enclave admin everything inside its enclave; a
+// user only the key actions its policy allows. Policy rules map actions to
+// name patterns, and deny wins. authz.go holds every rule in one place, and
+// every operation is authorised before it reveals whether what it acts on
+// exists.
+//
+// # Keys and versions
+//
+// A key is a ring of versions, each with 32 bytes of material and an
+// algorithm (AES-256-GCM or ChaCha20-Poly1305). The newest version encrypts
+// and MACs; every version decrypts, because a ciphertext is an envelope that
+// names its version (see envelope.go for the layout). Rotation adds a
+// version; deleting a version makes its ciphertexts undecryptable. Version
+// numbers are never reused. Every decryption failure is the same error,
+// ErrDecrypt, so that a caller learns nothing about why.
+//
+// Key material is never used directly: encryption and HMAC each use their
+// own subkey derived by HKDF-SHA256 from the version's material. Material,
+// nonces and timestamps are made here, before a change is proposed, so the
+// replicated state machine stays deterministic. Buffers of key material
+// that kms owns are zeroed when it is done with them.
+//
+// # The state
+//
+// kms reads the replicated state through a Reader and changes it only by
+// proposing a Change: mutations guarded by preconditions that every node
+// checks and applies the same way (see state.go and store.go for the
+// layout). Conflicts are decided by the preconditions: of two concurrent
+// creates of the same key, one wins and the other gets ErrKeyExists;
+// rotations re-read and retry when the ring moved under them. Values are
+// plaintext JSON here; the adapter seals them before they leave the node.
+//
+// # Errors
+//
+// Every error a caller should see is an *Error with a Code and a message
+// safe to show. Unexpected failures of the state wrap ErrInternal (shown as
+// "internal error") and the cause, for the log; unavailability wraps
+// ErrNoLeader. Use ErrorCode and Message to answer a request, errors.Is to
+// branch on a sentinel.
+package kms

@@ -1,0 +1,195 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// IdentityInfo describes an identity.
+type IdentityInfo struct {
+	Identity     Identity
+	Enclave      string
+	Admin        bool
+	ClusterAdmin bool
+	Policy       string
+	CreatedAt    time.Time
+	CreatedBy    Identity
+}
+
+// CreateIdentity assigns id to enclave, as an enclave admin (admin) or as a
+// user bound by policy; admins of the enclave may. A user needs a policy,
+// and a named policy must exist in the enclave (ErrPolicyNotFound). An
+// identity belongs to at most one enclave: if id is known in any enclave,
+// or is a cluster admin, it returns ErrIdentityExists.
+func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, id Identity, admin bool, policy string) (IdentityInfo, error) {
+	if err := ValidName(enclave); err != nil {
+		return IdentityInfo{}, err
+	}
+	if _, err := ParseIdentity(string(id)); err != nil {
+		return IdentityInfo{}, err
+	}
+	if policy != "" {
+		if err := ValidName(policy); err != nil {
+			return IdentityInfo{}, err
+		}
+	}
+	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
+		return IdentityInfo{}, err
+	}
+	if !admin && policy == "" {
+		return IdentityInfo{}, Invalidf("invalid identity: a user identity needs a policy")
+	}
+	if s.admins[id] {
+		return IdentityInfo{}, ErrIdentityExists
+	}
+	rec := identityRecord{Admin: admin, Policy: policy, CreatedAt: s.now().UTC(), CreatedBy: c.Identity}
+	info := IdentityInfo{Identity: id, Enclave: enclave, Admin: admin, Policy: policy, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy}
+
+	for range rotateAttempts {
+		// The index entry must not exist, or be a stale one (see
+		// DeleteEnclave) that we replace at its revision.
+		index := Condition{Kind: MustNotExist, Bucket: indexBucket, Name: string(id)}
+		if rev, stale, err := s.staleIndex(ctx, id); err != nil {
+			return IdentityInfo{}, err
+		} else if stale {
+			index = Condition{Kind: AtRevision, Bucket: indexBucket, Name: string(id), Revision: rev}
+		}
+		change := Change{
+			Require: []Condition{
+				{Kind: MustExist, Bucket: enclavesBucket, Name: enclave},
+				index,
+			},
+			Apply: []Mutation{
+				put(indexBucket, string(id), indexRecord{Enclave: enclave}),
+				put(identitiesBucket(enclave), string(id), rec),
+			},
+		}
+		conds := []error{enclaveErr(c), errConflict}
+		if policy != "" {
+			change.Require = append(change.Require, Condition{Kind: MustExist, Bucket: policiesBucket(enclave), Name: policy})
+			conds = append(conds, ErrPolicyNotFound)
+		}
+		err := s.propose(ctx, change, conds...)
+		if err != errConflict {
+			if err != nil {
+				return IdentityInfo{}, err
+			}
+			return info, nil
+		}
+		// The index entry exists now: it is ErrIdentityExists unless it
+		// is stale, which the next round finds out.
+		if _, stale, err := s.staleIndex(ctx, id); err != nil {
+			return IdentityInfo{}, err
+		} else if !stale {
+			return IdentityInfo{}, ErrIdentityExists
+		}
+	}
+	return IdentityInfo{}, ErrIdentityExists
+}
+
+// staleIndex reports whether id has an index entry whose enclave does not
+// have the identity, and the entry's revision. No entry is not stale.
+func (s *Service) staleIndex(ctx context.Context, id Identity) (uint64, bool, error) {
+	var idx indexRecord
+	rev, err := s.get(ctx, indexBucket, string(id), &idx, errDone)
+	if errors.Is(err, errDone) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	ok, err := s.exists(ctx, identitiesBucket(idx.Enclave), string(id))
+	if err != nil {
+		return 0, false, err
+	}
+	return rev, !ok, nil
+}
+
+// DescribeIdentity describes an identity of enclave; admins of the enclave
+// may. If enclave has no such identity it returns ErrIdentityNotFound.
+func (s *Service) DescribeIdentity(ctx context.Context, c Caller, enclave string, id Identity) (IdentityInfo, error) {
+	if err := ValidName(enclave); err != nil {
+		return IdentityInfo{}, err
+	}
+	if _, err := ParseIdentity(string(id)); err != nil {
+		return IdentityInfo{}, err
+	}
+	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
+		return IdentityInfo{}, err
+	}
+	return s.describeIdentity(ctx, enclave, id)
+}
+
+func (s *Service) describeIdentity(ctx context.Context, enclave string, id Identity) (IdentityInfo, error) {
+	var rec identityRecord
+	if _, err := s.get(ctx, identitiesBucket(enclave), string(id), &rec, ErrIdentityNotFound); err != nil {
+		return IdentityInfo{}, err
+	}
+	return IdentityInfo{
+		Identity: id, Enclave: enclave, Admin: rec.Admin, Policy: rec.Policy,
+		CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy,
+	}, nil
+}
+
+// ListIdentities returns a page of the identities of enclave; admins of
+// the enclave may. Cluster admins are not stored and not listed.
+func (s *Service) ListIdentities(ctx context.Context, c Caller, enclave string, o ListOptions) (Page, error) {
+	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
+		return Page{}, err
+	}
+	validate := func(s string) error { _, err := ParseIdentity(s); return err }
+	return s.list(ctx, identitiesBucket(enclave), o, validate, nil)
+}
+
+// DeleteIdentity removes id from enclave, and from the index, so that it
+// may be assigned again; admins of the enclave may. If enclave has no such
+// identity it returns ErrIdentityNotFound.
+func (s *Service) DeleteIdentity(ctx context.Context, c Caller, enclave string, id Identity) error {
+	if err := ValidName(enclave); err != nil {
+		return err
+	}
+	if _, err := ParseIdentity(string(id)); err != nil {
+		return err
+	}
+	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
+		return err
+	}
+	return s.propose(ctx, Change{
+		Require: []Condition{{Kind: MustExist, Bucket: identitiesBucket(enclave), Name: string(id)}},
+		Apply: []Mutation{
+			{Kind: Delete, Bucket: identitiesBucket(enclave), Name: string(id)},
+			{Kind: Delete, Bucket: indexBucket, Name: string(id)},
+		},
+	}, ErrIdentityNotFound)
+}
+
+// Self describes the caller, and returns its policy: nil for admins, and
+// for users whose policy no longer exists. Anyone may call it.
+func (s *Service) Self(ctx context.Context, c Caller) (IdentityInfo, *Policy, error) {
+	if c.Identity == "" {
+		return IdentityInfo{}, nil, ErrNoIdentity
+	}
+	if c.ClusterAdmin {
+		return IdentityInfo{Identity: c.Identity, Enclave: c.Enclave, Admin: true, ClusterAdmin: true}, nil, nil
+	}
+	info, err := s.describeIdentity(ctx, c.Enclave, c.Identity)
+	if errors.Is(err, ErrIdentityNotFound) {
+		return IdentityInfo{}, nil, ErrNotAllowed
+	}
+	if err != nil {
+		return IdentityInfo{}, nil, err
+	}
+	if info.Admin || info.Policy == "" {
+		return info, nil, nil
+	}
+	var rec policyRecord
+	_, err = s.get(ctx, policiesBucket(c.Enclave), info.Policy, &rec, ErrPolicyNotFound)
+	if errors.Is(err, ErrPolicyNotFound) {
+		return info, nil, nil
+	}
+	if err != nil {
+		return IdentityInfo{}, nil, err
+	}
+	return info, &rec.Policy, nil
+}

@@ -1,0 +1,329 @@
+package kms
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"time"
+)
+
+// KeyInfo describes a key. Algorithm, CreatedAt and CreatedBy are those of
+// the newest version, the one that encrypts.
+type KeyInfo struct {
+	Name      string
+	Algorithm Algorithm
+	CreatedAt time.Time
+	CreatedBy Identity
+	Version   int          // the newest version
+	Versions  []KeyVersion // oldest first
+}
+
+// KeyVersion describes one version of a key.
+type KeyVersion struct {
+	Version   int
+	Algorithm Algorithm
+	CreatedAt time.Time
+	CreatedBy Identity
+}
+
+// Limits of the data key length of GenerateKey, in bytes.
+const (
+	DefaultDataKeyLen = 32
+	MinDataKeyLen     = 16
+	MaxDataKeyLen     = 1024
+)
+
+// rotateAttempts is how often RotateKey and DeleteKeyVersion retry when the
+// key ring changed between reading and proposing.
+const rotateAttempts = 5
+
+// CreateKey creates the key name in enclave with fresh key material as
+// version 1. If the key exists it returns ErrKeyExists; of two concurrent
+// creates, on any nodes, exactly one wins.
+func (s *Service) CreateKey(ctx context.Context, c Caller, enclave, name string, alg Algorithm) (KeyInfo, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyCreate, name); err != nil {
+		return KeyInfo{}, err
+	}
+	key := make([]byte, KeySize)
+	defer clear(key)
+	if _, err := io.ReadFull(s.rand, key); err != nil {
+		return KeyInfo{}, fmt.Errorf("creating key material: %w: %w", ErrInternal, err)
+	}
+	return s.createKey(ctx, c, enclave, name, alg, key)
+}
+
+// ImportKey creates the key name in enclave with the given 32 bytes of key
+// material as version 1. If the key exists it returns ErrKeyExists. The
+// caller keeps key; ImportKey does not change it.
+func (s *Service) ImportKey(ctx context.Context, c Caller, enclave, name string, alg Algorithm, key []byte) (KeyInfo, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyImport, name); err != nil {
+		return KeyInfo{}, err
+	}
+	if len(key) != KeySize {
+		return KeyInfo{}, Invalidf("invalid key: must be %d bytes, not %d", KeySize, len(key))
+	}
+	return s.createKey(ctx, c, enclave, name, alg, key)
+}
+
+func (s *Service) createKey(ctx context.Context, c Caller, enclave, name string, alg Algorithm, key []byte) (KeyInfo, error) {
+	if _, ok := algorithmIDs[alg]; !ok {
+		return KeyInfo{}, Invalidf("invalid algorithm %q: use AES256 or ChaCha20", truncate(string(alg), 40))
+	}
+	ring := &keyRing{
+		Versions: []keyVersion{{Version: 1, Algorithm: alg, Key: key, CreatedAt: s.now().UTC(), CreatedBy: c.Identity}},
+		Next:     2,
+	}
+	err := s.propose(ctx, Change{
+		Require: []Condition{
+			{Kind: MustExist, Bucket: enclavesBucket, Name: enclave},
+			{Kind: MustNotExist, Bucket: keysBucket(enclave), Name: name},
+		},
+		Apply: []Mutation{put(keysBucket(enclave), name, ring)},
+	}, enclaveErr(c), ErrKeyExists)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return ring.info(name), nil
+}
+
+// readRing returns the key ring and its revision. The caller wipes it. For
+// a missing key it returns ErrKeyNotFound.
+func (s *Service) readRing(ctx context.Context, enclave, name string) (*keyRing, uint64, error) {
+	e, err := s.r.Get(ctx, keysBucket(enclave), name)
+	if errNotExist(err) {
+		return nil, 0, ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, 0, stateErr("reading key", err)
+	}
+	ring, err := decodeKeyRing(e.Value)
+	if err != nil {
+		return nil, 0, stateErr("reading key", err)
+	}
+	return ring, e.Revision, nil
+}
+
+// updateRing applies edit to the key ring and writes it back if the ring
+// is still at the revision it was read at, retrying a few times if not.
+// edit returns the mutations to apply.
+func (s *Service) updateRing(ctx context.Context, enclave, name string, edit func(*keyRing) ([]Mutation, error)) (KeyInfo, error) {
+	for range rotateAttempts {
+		ring, rev, err := s.readRing(ctx, enclave, name)
+		if err != nil {
+			return KeyInfo{}, err
+		}
+		muts, err := edit(ring)
+		if err != nil {
+			ring.wipe()
+			return KeyInfo{}, err
+		}
+		info := ring.info(name)
+		ring.wipe()
+		err = s.propose(ctx, Change{
+			Require: []Condition{{Kind: AtRevision, Bucket: keysBucket(enclave), Name: name, Revision: rev}},
+			Apply:   muts,
+		}, errConflict)
+		if err != errConflict {
+			return info, err
+		}
+	}
+	return KeyInfo{}, fmt.Errorf("updating key %q: %w: the key changed %d times while updating it", name, ErrNoLeader, rotateAttempts)
+}
+
+// errConflict marks a revision that moved under an update.
+var errConflict = fmt.Errorf("conflict")
+
+// RotateKey adds a new version with fresh key material and the algorithm of
+// the newest one. The new version encrypts from now on; the older ones keep
+// decrypting. It returns the key as it is after the rotation.
+func (s *Service) RotateKey(ctx context.Context, c Caller, enclave, name string) (KeyInfo, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyRotate, name); err != nil {
+		return KeyInfo{}, err
+	}
+	return s.updateRing(ctx, enclave, name, func(r *keyRing) ([]Mutation, error) {
+		next := max(r.Next, r.newest().Version+1)
+		if next > maxKeyVersion {
+			return nil, Invalidf("key %q has too many versions", name)
+		}
+		key := make([]byte, KeySize)
+		if _, err := io.ReadFull(s.rand, key); err != nil {
+			return nil, fmt.Errorf("creating key material: %w: %w", ErrInternal, err)
+		}
+		r.Versions = append(r.Versions, keyVersion{
+			Version: next, Algorithm: r.newest().Algorithm, Key: key,
+			CreatedAt: s.now().UTC(), CreatedBy: c.Identity,
+		})
+		r.Next = next + 1
+		return []Mutation{put(keysBucket(enclave), name, r)}, nil
+	})
+}
+
+// DescribeKey returns the key and its versions. It reveals no key material.
+func (s *Service) DescribeKey(ctx context.Context, c Caller, enclave, name string) (KeyInfo, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDescribe, name); err != nil {
+		return KeyInfo{}, err
+	}
+	ring, _, err := s.readRing(ctx, enclave, name)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	defer ring.wipe()
+	return ring.info(name), nil
+}
+
+// ListKeys returns a page of the key names of enclave. A user sees only the
+// names its policy allows it to list (key:list), and needs at least one
+// such rule to list at all.
+func (s *Service) ListKeys(ctx context.Context, c Caller, enclave string, o ListOptions) (Page, error) {
+	keep, err := s.authorizeKeyList(ctx, c, enclave)
+	if err != nil {
+		return Page{}, err
+	}
+	return s.list(ctx, keysBucket(enclave), o, ValidName, keep)
+}
+
+// DeleteKey deletes the key with all its versions. Its ciphertexts can no
+// longer be decrypted. If the key does not exist it returns ErrKeyNotFound.
+func (s *Service) DeleteKey(ctx context.Context, c Caller, enclave, name string) error {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDelete, name); err != nil {
+		return err
+	}
+	return s.propose(ctx, Change{
+		Require: []Condition{{Kind: MustExist, Bucket: keysBucket(enclave), Name: name}},
+		Apply:   []Mutation{{Kind: Delete, Bucket: keysBucket(enclave), Name: name}},
+	}, ErrKeyNotFound)
+}
+
+// DeleteKeyVersion deletes one version of a key (it needs key:delete). The
+// ciphertexts of that version can no longer be decrypted; if it was the
+// newest, the newest remaining version encrypts from now on, and its
+// number is never given again. The only remaining version cannot be
+// deleted: that is an Invalid error that says to delete the key. A missing
+// version is ErrKeyVersionNotFound.
+func (s *Service) DeleteKeyVersion(ctx context.Context, c Caller, enclave, name string, version int) error {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDelete, name); err != nil {
+		return err
+	}
+	_, err := s.updateRing(ctx, enclave, name, func(r *keyRing) ([]Mutation, error) {
+		i := -1
+		for j, v := range r.Versions {
+			if v.Version == version {
+				i = j
+			}
+		}
+		if i < 0 {
+			return nil, ErrKeyVersionNotFound
+		}
+		if len(r.Versions) == 1 {
+			return nil, Invalidf("cannot delete the only version of key %q: delete the key", name)
+		}
+		r.Next = max(r.Next, r.newest().Version+1)
+		clear(r.Versions[i].Key)
+		r.Versions = append(r.Versions[:i], r.Versions[i+1:]...)
+		return []Mutation{put(keysBucket(enclave), name, r)}, nil
+	})
+	return err
+}
+
+// Encrypt encrypts plaintext under the newest version of the key, bound to
+// context: Decrypt needs the same context. The result is an envelope (see
+// envelope.go) that names the version, so it decrypts after rotations.
+// Plaintexts longer than MaxPlaintext are an Invalid error.
+func (s *Service) Encrypt(ctx context.Context, c Caller, enclave, name string, plaintext, context []byte) ([]byte, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyEncrypt, name); err != nil {
+		return nil, err
+	}
+	return s.encrypt(ctx, enclave, name, plaintext, context)
+}
+
+func (s *Service) encrypt(ctx context.Context, enclave, name string, plaintext, context []byte) ([]byte, error) {
+	if len(plaintext) > MaxPlaintext {
+		return nil, Invalidf("plaintext too large: at most %d bytes", MaxPlaintext)
+	}
+	ring, _, err := s.readRing(ctx, enclave, name)
+	if err != nil {
+		return nil, err
+	}
+	defer ring.wipe()
+	nonce := make([]byte, nonceSize)
+	if _, err := io.ReadFull(s.rand, nonce); err != nil {
+		return nil, fmt.Errorf("creating nonce: %w: %w", ErrInternal, err)
+	}
+	ct, err := seal(ring.newest(), nonce, plaintext, context)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting: %w: %w", ErrInternal, err)
+	}
+	return ct, nil
+}
+
+// Decrypt decrypts a ciphertext of Encrypt with the version it names.
+// After the caller is authorised and the key found, every failure —
+// malformed or tampered ciphertext, unknown or deleted version, another
+// key, another context — is exactly ErrDecrypt.
+func (s *Service) Decrypt(ctx context.Context, c Caller, enclave, name string, ciphertext, context []byte) ([]byte, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDecrypt, name); err != nil {
+		return nil, err
+	}
+	ring, _, err := s.readRing(ctx, enclave, name)
+	if err != nil {
+		return nil, err
+	}
+	defer ring.wipe()
+	return open(ring, ciphertext, context)
+}
+
+// GenerateKey returns a fresh data key of length bytes (0 means 32; 16 to
+// 1024 are allowed, else Invalid), in plaintext and encrypted under the key
+// as Encrypt would, bound to context.
+func (s *Service) GenerateKey(ctx context.Context, c Caller, enclave, name string, context []byte, length int) (plaintext, ciphertext []byte, err error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyGenerate, name); err != nil {
+		return nil, nil, err
+	}
+	if length == 0 {
+		length = DefaultDataKeyLen
+	}
+	if length < MinDataKeyLen || length > MaxDataKeyLen {
+		return nil, nil, Invalidf("invalid data key length %d: must be %d to %d bytes", length, MinDataKeyLen, MaxDataKeyLen)
+	}
+	plaintext = make([]byte, length)
+	if _, err := io.ReadFull(s.rand, plaintext); err != nil {
+		return nil, nil, fmt.Errorf("creating data key: %w: %w", ErrInternal, err)
+	}
+	ciphertext, err = s.encrypt(ctx, enclave, name, plaintext, context)
+	if err != nil {
+		clear(plaintext)
+		return nil, nil, err
+	}
+	return plaintext, ciphertext, nil
+}
+
+// HMAC returns the HMAC-SHA256 of message under the newest version of the
+// key. The HMAC key is a subkey of the version's material,
+// HKDF-SHA256(material, salt none, info "minkms/v1/hmac", 32 bytes), never
+// the material itself nor the AEAD subkey. A rotation changes the HMAC.
+func (s *Service) HMAC(ctx context.Context, c Caller, enclave, name string, message []byte) ([]byte, error) {
+	if err := s.authorizeKey(ctx, c, enclave, ActionKeyHMAC, name); err != nil {
+		return nil, err
+	}
+	if len(message) > maxCiphertextSize {
+		return nil, Invalidf("message too large: at most %d bytes", maxCiphertextSize)
+	}
+	ring, _, err := s.readRing(ctx, enclave, name)
+	if err != nil {
+		return nil, err
+	}
+	defer ring.wipe()
+	sub, err := hkdf.Key(sha256.New, ring.newest().Key, nil, hmacInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("deriving the HMAC subkey: %w: %w", ErrInternal, err)
+	}
+	defer clear(sub)
+	m := hmac.New(sha256.New, sub)
+	m.Write(message)
+	return m.Sum(nil), nil
+}
+
+const hmacInfo = "minkms/v1/hmac"

@@ -1,0 +1,355 @@
+package kms_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/minkms/minkms/kms"
+)
+
+func TestKeyLifecycle(t *testing.T) {
+	for _, alg := range []kms.Algorithm{kms.AES256, kms.ChaCha20} {
+		t.Run(string(alg), func(t *testing.T) {
+			ctx := context.Background()
+			e := MustEnv(t)
+			ki, err := e.svc.CreateKey(ctx, e.admin, "default", "k", alg)
+			wantErr(t, err, nil)
+			if ki.Name != "k" || ki.Algorithm != alg || ki.Version != 1 || len(ki.Versions) != 1 || !ki.CreatedAt.Equal(testNow) || ki.CreatedBy != e.admin.Identity {
+				t.Fatalf("CreateKey = %+v", ki)
+			}
+			_, err = e.svc.CreateKey(ctx, e.admin, "default", "k", alg)
+			wantErr(t, err, kms.ErrKeyExists)
+
+			ct1, err := e.svc.Encrypt(ctx, e.admin, "default", "k", []byte("one"), []byte("ctx"))
+			wantErr(t, err, nil)
+
+			ki, err = e.svc.RotateKey(ctx, e.admin, "default", "k")
+			wantErr(t, err, nil)
+			if ki.Version != 2 || len(ki.Versions) != 2 || ki.Versions[1].Algorithm != alg {
+				t.Fatalf("RotateKey = %+v", ki)
+			}
+			ct2, err := e.svc.Encrypt(ctx, e.admin, "default", "k", []byte("two"), []byte("ctx"))
+			wantErr(t, err, nil)
+			if v := mustParse(t, ct2).KeyVersion; v != 2 {
+				t.Fatalf("after rotation Encrypt used version %d, want 2", v)
+			}
+
+			t.Run("old ciphertext decrypts after rotation", func(t *testing.T) {
+				pt, err := e.svc.Decrypt(ctx, e.admin, "default", "k", ct1, []byte("ctx"))
+				if err != nil || string(pt) != "one" {
+					t.Fatalf("Decrypt = %q, %v", pt, err)
+				}
+			})
+			t.Run("describe", func(t *testing.T) {
+				d, err := e.svc.DescribeKey(ctx, e.admin, "default", "k")
+				wantErr(t, err, nil)
+				if d.Version != 2 || len(d.Versions) != 2 || d.Versions[0].Version != 1 {
+					t.Fatalf("DescribeKey = %+v", d)
+				}
+			})
+			t.Run("deleted version no longer decrypts", func(t *testing.T) {
+				wantErr(t, e.svc.DeleteKeyVersion(ctx, e.admin, "default", "k", 1), nil)
+				_, err := e.svc.Decrypt(ctx, e.admin, "default", "k", ct1, []byte("ctx"))
+				wantErr(t, err, kms.ErrDecrypt)
+				pt, err := e.svc.Decrypt(ctx, e.admin, "default", "k", ct2, []byte("ctx"))
+				if err != nil || string(pt) != "two" {
+					t.Fatalf("Decrypt(version 2) = %q, %v", pt, err)
+				}
+				wantErr(t, e.svc.DeleteKeyVersion(ctx, e.admin, "default", "k", 1), kms.ErrKeyVersionNotFound)
+			})
+			t.Run("only version cannot be deleted", func(t *testing.T) {
+				wantCode(t, e.svc.DeleteKeyVersion(ctx, e.admin, "default", "k", 2), kms.Invalid)
+			})
+			t.Run("version numbers are not reused", func(t *testing.T) {
+				ki, err := e.svc.RotateKey(ctx, e.admin, "default", "k")
+				wantErr(t, err, nil)
+				wantErr(t, e.svc.DeleteKeyVersion(ctx, e.admin, "default", "k", 3), nil)
+				ki, err = e.svc.RotateKey(ctx, e.admin, "default", "k")
+				wantErr(t, err, nil)
+				if ki.Version != 4 {
+					t.Fatalf("rotation after deleting the newest version gave version %d, want 4", ki.Version)
+				}
+			})
+			t.Run("delete key", func(t *testing.T) {
+				wantErr(t, e.svc.DeleteKey(ctx, e.admin, "default", "k"), nil)
+				wantErr(t, e.svc.DeleteKey(ctx, e.admin, "default", "k"), kms.ErrKeyNotFound)
+				_, err := e.svc.Decrypt(ctx, e.admin, "default", "k", ct2, []byte("ctx"))
+				wantErr(t, err, kms.ErrKeyNotFound)
+				_, err = e.svc.RotateKey(ctx, e.admin, "default", "k")
+				wantErr(t, err, kms.ErrKeyNotFound)
+			})
+		})
+	}
+}
+
+func mustParse(tb testing.TB, ct []byte) kms.Ciphertext {
+	tb.Helper()
+	c, err := kms.ParseCiphertext(ct)
+	if err != nil {
+		tb.Fatalf("ParseCiphertext: %v", err)
+	}
+	return c
+}
+
+func TestKeyErrors(t *testing.T) {
+	ctx := context.Background()
+	e := MustEnv(t)
+	e.MustKey(t, "default", "k")
+	tests := []struct {
+		name string
+		run  func() error
+		want error
+		code kms.Code
+	}{
+		{"create bad name dotdot", func() error { _, err := e.svc.CreateKey(ctx, e.admin, "default", "..", kms.AES256); return err }, nil, kms.Invalid},
+		{"create bad name slash", func() error { _, err := e.svc.CreateKey(ctx, e.admin, "default", "a/b", kms.AES256); return err }, nil, kms.Invalid},
+		{"create bad enclave", func() error { _, err := e.svc.CreateKey(ctx, e.admin, "", "k2", kms.AES256); return err }, nil, kms.Invalid},
+		{"create bad algorithm", func() error { _, err := e.svc.CreateKey(ctx, e.admin, "default", "k2", "DES"); return err }, nil, kms.Invalid},
+		{"create in missing enclave", func() error { _, err := e.svc.CreateKey(ctx, e.admin, "nope", "k2", kms.AES256); return err }, kms.ErrEnclaveNotFound, kms.NotFound},
+		{"import short key", func() error {
+			_, err := e.svc.ImportKey(ctx, e.admin, "default", "k2", kms.AES256, make([]byte, 16))
+			return err
+		}, nil, kms.Invalid},
+		{"import existing", func() error {
+			_, err := e.svc.ImportKey(ctx, e.admin, "default", "k", kms.AES256, make([]byte, 32))
+			return err
+		}, kms.ErrKeyExists, kms.Exists},
+		{"describe missing", func() error { _, err := e.svc.DescribeKey(ctx, e.admin, "default", "none"); return err }, kms.ErrKeyNotFound, kms.NotFound},
+		{"encrypt missing", func() error { _, err := e.svc.Encrypt(ctx, e.admin, "default", "none", nil, nil); return err }, kms.ErrKeyNotFound, kms.NotFound},
+		{"encrypt too large", func() error {
+			_, err := e.svc.Encrypt(ctx, e.admin, "default", "k", make([]byte, kms.MaxPlaintext+1), nil)
+			return err
+		}, nil, kms.Invalid},
+		{"decrypt missing key", func() error { _, err := e.svc.Decrypt(ctx, e.admin, "default", "none", nil, nil); return err }, kms.ErrKeyNotFound, kms.NotFound},
+		{"delete version missing key", func() error { return e.svc.DeleteKeyVersion(ctx, e.admin, "default", "none", 1) }, kms.ErrKeyNotFound, kms.NotFound},
+		{"delete version missing", func() error { return e.svc.DeleteKeyVersion(ctx, e.admin, "default", "k", 9) }, kms.ErrKeyVersionNotFound, kms.NotFound},
+		{"hmac missing", func() error { _, err := e.svc.HMAC(ctx, e.admin, "default", "none", nil); return err }, kms.ErrKeyNotFound, kms.NotFound},
+		{"list negative limit", func() error {
+			_, err := e.svc.ListKeys(ctx, e.admin, "default", kms.ListOptions{Limit: -1})
+			return err
+		}, nil, kms.Invalid},
+		{"list bad continue", func() error {
+			_, err := e.svc.ListKeys(ctx, e.admin, "default", kms.ListOptions{ContinueAt: "a/b"})
+			return err
+		}, nil, kms.Invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run()
+			if tt.want != nil {
+				wantErr(t, err, tt.want)
+			}
+			wantCode(t, err, tt.code)
+		})
+	}
+}
+
+func TestConcurrentCreateKey(t *testing.T) {
+	e := MustEnv(t)
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = e.svc.CreateKey(context.Background(), e.admin, "default", "race", kms.AES256)
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case err != kms.ErrKeyExists:
+			t.Fatalf("CreateKey error %v, want ErrKeyExists", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d creates succeeded, want exactly 1", won)
+	}
+}
+
+func TestConcurrentRotate(t *testing.T) {
+	e := MustEnv(t)
+	e.MustKey(t, "default", "k")
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, errs[i] = e.svc.RotateKey(context.Background(), e.admin, "default", "k") })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		}
+	}
+	ki, err := e.svc.DescribeKey(context.Background(), e.admin, "default", "k")
+	wantErr(t, err, nil)
+	if len(ki.Versions) != 1+ok || ki.Version != 1+ok {
+		t.Fatalf("%d rotations succeeded but the key has %d versions (newest %d)", ok, len(ki.Versions), ki.Version)
+	}
+}
+
+func TestListKeysPaging(t *testing.T) {
+	ctx := context.Background()
+	e := MustEnv(t)
+	var all []string
+	for i := range 25 {
+		name := fmt.Sprintf("key-%02d", i)
+		e.MustKey(t, "default", name)
+		all = append(all, name)
+	}
+	e.MustKey(t, "default", "other")
+
+	t.Run("pages of 10", func(t *testing.T) {
+		var got []string
+		o := kms.ListOptions{Prefix: "key-", Limit: 10}
+		for pages := 0; ; pages++ {
+			if pages > 3 {
+				t.Fatal("more than 3 pages")
+			}
+			p, err := e.svc.ListKeys(ctx, e.admin, "default", o)
+			wantErr(t, err, nil)
+			if len(p.Names) > 10 {
+				t.Fatalf("page of %d names", len(p.Names))
+			}
+			got = append(got, p.Names...)
+			if p.ContinueAt == "" {
+				break
+			}
+			o.ContinueAt = p.ContinueAt
+		}
+		if fmt.Sprint(got) != fmt.Sprint(all) {
+			t.Fatalf("paged names = %v, want %v", got, all)
+		}
+	})
+	t.Run("continue at a deleted name", func(t *testing.T) {
+		p, err := e.svc.ListKeys(ctx, e.admin, "default", kms.ListOptions{Prefix: "key-", Limit: 2, ContinueAt: "key-05"})
+		wantErr(t, err, nil)
+		if fmt.Sprint(p.Names) != "[key-05 key-06]" || p.ContinueAt != "key-07" {
+			t.Fatalf("page = %+v", p)
+		}
+		if err := e.svc.DeleteKey(ctx, e.admin, "default", "key-05"); err != nil {
+			t.Fatal(err)
+		}
+		p, err = e.svc.ListKeys(ctx, e.admin, "default", kms.ListOptions{Prefix: "key-", Limit: 2, ContinueAt: "key-05"})
+		wantErr(t, err, nil)
+		if fmt.Sprint(p.Names) != "[key-06 key-07]" || p.ContinueAt != "key-08" {
+			t.Fatalf("page = %+v", p)
+		}
+	})
+	t.Run("default limit and star", func(t *testing.T) {
+		p, err := e.svc.ListKeys(ctx, e.admin, "default", kms.ListOptions{Prefix: "*"})
+		wantErr(t, err, nil)
+		if len(p.Names) != 25 || p.ContinueAt != "" {
+			t.Fatalf("page = %+v", p)
+		}
+	})
+	t.Run("user sees only what key:list allows", func(t *testing.T) {
+		e.MustPolicy(t, "default", "lister", kms.Policy{
+			Allow: map[kms.Action][]string{kms.ActionKeyList: {"key-1*"}},
+			Deny:  map[kms.Action][]string{kms.ActionKeyList: {"key-13"}},
+		})
+		u := e.MustUser(t, "default", "lister", false, "lister")
+		var got []string
+		o := kms.ListOptions{Limit: 3}
+		for {
+			p, err := e.svc.ListKeys(ctx, u, "default", o)
+			wantErr(t, err, nil)
+			got = append(got, p.Names...)
+			if p.ContinueAt == "" {
+				break
+			}
+			o.ContinueAt = p.ContinueAt
+		}
+		want := "[key-10 key-11 key-12 key-14 key-15 key-16 key-17 key-18 key-19]"
+		if fmt.Sprint(got) != want {
+			t.Fatalf("user listing = %v, want %s", got, want)
+		}
+	})
+}
+
+func TestGenerateKey(t *testing.T) {
+	ctx := context.Background()
+	e := MustEnv(t)
+	e.MustKey(t, "default", "k")
+	tests := []struct {
+		length, want int
+	}{
+		{0, 32}, {16, 16}, {32, 32}, {64, 64}, {1024, 1024},
+		{15, -1}, {1025, -1}, {-1, -1},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.length), func(t *testing.T) {
+			pt, ct, err := e.svc.GenerateKey(ctx, e.admin, "default", "k", []byte("c"), tt.length)
+			if tt.want < 0 {
+				wantCode(t, err, kms.Invalid)
+				return
+			}
+			wantErr(t, err, nil)
+			if len(pt) != tt.want {
+				t.Fatalf("data key of %d bytes, want %d", len(pt), tt.want)
+			}
+			got, err := e.svc.Decrypt(ctx, e.admin, "default", "k", ct, []byte("c"))
+			if err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("Decrypt(ciphertext) = %x, %v; want the data key", got, err)
+			}
+		})
+	}
+}
+
+func TestHMAC(t *testing.T) {
+	ctx := context.Background()
+	e := MustEnv(t)
+	material := bytes.Repeat([]byte{0x42}, 32)
+	if _, err := e.svc.ImportKey(ctx, e.admin, "default", "mac", kms.AES256, material); err != nil {
+		t.Fatal(err)
+	}
+	sum1, err := e.svc.HMAC(ctx, e.admin, "default", "mac", []byte("message"))
+	wantErr(t, err, nil)
+
+	t.Run("documented derivation", func(t *testing.T) {
+		sub, err := hkdf.Key(sha256.New, material, nil, "minkms/v1/hmac", 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := hmac.New(sha256.New, sub)
+		m.Write([]byte("message"))
+		if want := m.Sum(nil); !bytes.Equal(sum1, want) {
+			t.Fatalf("HMAC = %x, want %x", sum1, want)
+		}
+		raw := hmac.New(sha256.New, material)
+		raw.Write([]byte("message"))
+		if bytes.Equal(sum1, raw.Sum(nil)) {
+			t.Fatal("HMAC uses the key material directly")
+		}
+	})
+	t.Run("stable", func(t *testing.T) {
+		sum2, err := e.svc.HMAC(ctx, e.admin, "default", "mac", []byte("message"))
+		if err != nil || !bytes.Equal(sum1, sum2) {
+			t.Fatalf("second HMAC = %x, %v; want %x", sum2, err, sum1)
+		}
+		other, _ := e.svc.HMAC(ctx, e.admin, "default", "mac", []byte("other"))
+		if bytes.Equal(sum1, other) {
+			t.Fatal("two messages have the same HMAC")
+		}
+	})
+	t.Run("rotation changes it", func(t *testing.T) {
+		if _, err := e.svc.RotateKey(ctx, e.admin, "default", "mac"); err != nil {
+			t.Fatal(err)
+		}
+		sum3, err := e.svc.HMAC(ctx, e.admin, "default", "mac", []byte("message"))
+		wantErr(t, err, nil)
+		if bytes.Equal(sum1, sum3) {
+			t.Fatal("HMAC did not change with the key version")
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// DefaultEnclave is the enclave that always exists: Init creates it, it
+// cannot be deleted, and it is the home of the cluster admins.
+const DefaultEnclave = "default"
+
+// Options configure a Service.
+type Options struct {
+	// Admins are the cluster admins, named in the config file. They may do
+	// everything in every enclave and cannot be created as identities.
+	Admins []Identity
+	// Now returns the current time; time.Now if nil.
+	Now func() time.Time
+	// Rand is the source of key material and nonces; crypto/rand if nil.
+	Rand io.Reader
+}
+
+// Service is the key-management domain: it authorises every operation,
+// builds the changes to the state and does the cryptography. It keeps no
+// state of its own, so every node runs one over its local replica.
+type Service struct {
+	r      Reader
+	p      Proposer
+	admins map[Identity]bool
+	now    func() time.Time
+	rand   io.Reader
+}
+
+// New returns a Service that reads the state from r and changes it through p.
+func New(r Reader, p Proposer, opts Options) *Service {
+	s := &Service{
+		r:      r,
+		p:      p,
+		admins: make(map[Identity]bool, len(opts.Admins)),
+		now:    opts.Now,
+		rand:   opts.Rand,
+	}
+	for _, id := range opts.Admins {
+		s.admins[id] = true
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	return s
+}
+
+// Caller is who asks: the result of Service.Caller for an authenticated
+// identity. Every operation takes one and is authorised against it.
+type Caller struct {
+	Identity     Identity
+	Enclave      string // the enclave the identity belongs to ("default" for cluster admins)
+	ClusterAdmin bool   // named in Options.Admins: everything, everywhere
+	Admin        bool   // an enclave admin: everything inside Enclave
+	Policy       string // for users: the policy in Enclave that says what they may do
+}
+
+// ListOptions select a page of names.
+type ListOptions struct {
+	Prefix     string // only names that start with Prefix; a trailing '*' is ignored
+	ContinueAt string // the first name of the page: Page.ContinueAt of the previous one
+	Limit      int    // at most this many names; 0 means 100, more than 1000 means 1000
+}
+
+// Page is one page of names in ascending order.
+type Page struct {
+	Names      []string
+	ContinueAt string // the first name of the next page; "" if this is the last page
+}
+
+// Init creates the default enclave if it does not exist yet. It is
+// idempotent and safe to call from every node at the same time: the
+// MustNotExist precondition lets one proposal win, and the others find it
+// done.
+func (s *Service) Init(ctx context.Context) error {
+	err := s.propose(ctx, Change{
+		Require: []Condition{{Kind: MustNotExist, Bucket: enclavesBucket, Name: DefaultEnclave}},
+		Apply:   []Mutation{put(enclavesBucket, DefaultEnclave, enclaveRecord{CreatedAt: s.now().UTC()})},
+	}, errDone)
+	if err == errDone {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating the default enclave: %w", err)
+	}
+	return nil
+}
+
+// errDone marks a precondition whose failure means the work is done already.
+var errDone = errors.New("done")
+
+// Caller returns the Caller for id. Cluster admins are those of
+// Options.Admins, with "default" as their enclave; anyone else must be a
+// stored identity. For an unknown identity it returns ErrNotAllowed.
+func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
+	if id == "" {
+		return Caller{}, ErrNoIdentity
+	}
+	if s.admins[id] {
+		return Caller{Identity: id, Enclave: DefaultEnclave, ClusterAdmin: true, Admin: true}, nil
+	}
+	if _, err := ParseIdentity(string(id)); err != nil {
+		return Caller{}, ErrNotAllowed
+	}
+	var idx indexRecord
+	if _, err := s.get(ctx, indexBucket, string(id), &idx, ErrNotAllowed); err != nil {
+		return Caller{}, err
+	}
+	var rec identityRecord
+	if _, err := s.get(ctx, identitiesBucket(idx.Enclave), string(id), &rec, ErrNotAllowed); err != nil {
+		// A stale index entry (its enclave was deleted meanwhile) names
+		// no one.
+		return Caller{}, err
+	}
+	return Caller{Identity: id, Enclave: idx.Enclave, Admin: rec.Admin, Policy: rec.Policy}, nil
+}

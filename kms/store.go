@@ -1,0 +1,174 @@
+package kms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The layout of the state. Every value is JSON.
+//
+//	enclaves/<E>                 enclaveRecord
+//	enclaves/<E>/keys/<name>     keyRing: all versions with their material
+//	enclaves/<E>/policies/<name> policyRecord
+//	enclaves/<E>/identities/<id> identityRecord
+//	identities/<id>              indexRecord: the enclave of the identity
+//
+// The global identity index lets Caller find an identity's enclave with one
+// Get, and its MustNotExist precondition keeps an identity in at most one
+// enclave.
+const (
+	enclavesBucket = "enclaves"
+	indexBucket    = "identities"
+)
+
+func keysBucket(enclave string) string       { return enclavesBucket + "/" + enclave + "/keys" }
+func policiesBucket(enclave string) string   { return enclavesBucket + "/" + enclave + "/policies" }
+func identitiesBucket(enclave string) string { return enclavesBucket + "/" + enclave + "/identities" }
+func enclaveBucket(enclave string) string    { return enclavesBucket + "/" + enclave }
+
+// errNotExist reports whether a Reader error means the entry is missing.
+func errNotExist(err error) bool { return errors.Is(err, ErrNotExist) }
+
+// stateErr turns an unexpected error of the state into an application
+// error: ErrNoLeader if the state is unavailable, else ErrInternal. Both
+// keep the cause wrapped for the log.
+func stateErr(op string, err error) error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("%s: %w: %w", op, ErrNoLeader, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w: %w", op, ErrNoLeader, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrInternal, err)
+}
+
+// get reads bucket/name as JSON into v and returns its revision. For a
+// missing entry it returns notFound; other failures are mapped by stateErr.
+func (s *Service) get(ctx context.Context, bucket, name string, v any, notFound error) (uint64, error) {
+	e, err := s.r.Get(ctx, bucket, name)
+	if errNotExist(err) {
+		return 0, notFound
+	}
+	if err != nil {
+		return 0, stateErr("reading "+bucket, err)
+	}
+	if err := json.Unmarshal(e.Value, v); err != nil {
+		return 0, stateErr("decoding "+bucket, err)
+	}
+	return e.Revision, nil
+}
+
+// exists reports whether bucket/name exists.
+func (s *Service) exists(ctx context.Context, bucket, name string) (bool, error) {
+	_, err := s.r.Get(ctx, bucket, name)
+	if errNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, stateErr("reading "+bucket, err)
+	}
+	return true, nil
+}
+
+// propose applies c. If a precondition fails it returns the error of
+// conds at the failed index (nil entries mean a bug: ErrInternal).
+func (s *Service) propose(ctx context.Context, c Change, conds ...error) error {
+	err := s.p.Propose(ctx, c)
+	if err == nil {
+		return nil
+	}
+	var ce *ConditionError
+	if errors.As(err, &ce) {
+		if ce.Index >= 0 && ce.Index < len(conds) && conds[ce.Index] != nil {
+			return conds[ce.Index]
+		}
+	}
+	return stateErr("applying change", err)
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own record types are marshalled; they always encode.
+		panic(fmt.Sprintf("kms: encoding %T: %v", v, err))
+	}
+	return b
+}
+
+func put(bucket, name string, v any) Mutation {
+	return Mutation{Kind: Put, Bucket: bucket, Name: name, Value: mustMarshal(v)}
+}
+
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// list returns a page of the names of bucket. keep, if not nil, filters
+// names (a user sees only the keys its policy lets it list); validate
+// checks o.ContinueAt.
+func (s *Service) list(ctx context.Context, bucket string, o ListOptions, validate func(string) error, keep func(string) bool) (Page, error) {
+	limit := o.Limit
+	switch {
+	case limit < 0:
+		return Page{}, Invalidf("invalid limit %d", limit)
+	case limit == 0:
+		limit = defaultPageSize
+	case limit > maxPageSize:
+		limit = maxPageSize
+	}
+	prefix := strings.TrimSuffix(o.Prefix, "*")
+	if len(prefix) > maxPatternLength {
+		return Page{}, Invalidf("invalid prefix: longer than %d characters", maxPatternLength)
+	}
+	if keep == nil {
+		keep = func(string) bool { return true }
+	}
+
+	// Collect limit+1 names: the extra one is the next page's first.
+	names := make([]string, 0, min(limit+1, 64))
+	after := ""
+	if o.ContinueAt != "" {
+		if err := validate(o.ContinueAt); err != nil {
+			return Page{}, err
+		}
+		// ContinueAt itself belongs to this page if it still exists;
+		// List returns only the names strictly after it.
+		if strings.HasPrefix(o.ContinueAt, prefix) {
+			ok, err := s.exists(ctx, bucket, o.ContinueAt)
+			if err != nil {
+				return Page{}, err
+			}
+			if ok && keep(o.ContinueAt) {
+				names = append(names, o.ContinueAt)
+			}
+		}
+		after = o.ContinueAt
+	}
+	for len(names) <= limit {
+		want := limit + 1 - len(names)
+		batch, err := s.r.List(ctx, bucket, prefix, after, want)
+		if err != nil {
+			return Page{}, stateErr("listing "+bucket, err)
+		}
+		for _, n := range batch {
+			if keep(n) {
+				names = append(names, n)
+			}
+		}
+		if len(batch) < want {
+			break
+		}
+		after = batch[len(batch)-1]
+	}
+	if len(names) > limit {
+		return Page{Names: names[:limit:limit], ContinueAt: names[limit]}, nil
+	}
+	return Page{Names: names}, nil
+}
