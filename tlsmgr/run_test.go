@@ -1,0 +1,185 @@
+package tlsmgr_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minkms/minkms/tlsmgr"
+	"github.com/minkms/minkms/tlsmgr/internal/testpki"
+)
+
+// mustRun runs m until the test ends.
+func mustRun(t *testing.T, m *tlsmgr.Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := m.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func TestRunReloadsOnTheInterval(t *testing.T) {
+	f := mustFixture(t)
+	m := f.mustManager(t, func(c *tlsmgr.Config) { c.ReloadInterval = time.Minute })
+	rotations, cancel := m.Subscribe()
+	defer cancel()
+	mustRun(t, m)
+	f.clock.WaitTimers(t, 1) // the interval timer is armed
+
+	next := f.issue(t, testpki.Options{})
+	f.writePair(t, next)
+	f.clock.Advance(time.Minute + time.Minute/10) // the interval plus the largest jitter
+	waitNotified(t, rotations)
+	if got := servedSerial(m); got != serialOf(next.Cert) {
+		t.Fatalf("served %s, want %s", got, serialOf(next.Cert))
+	}
+}
+
+func TestRunReloadsOnFileChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		layout func(t *testing.T, f *fixture) // prepare the files
+		change func(t *testing.T, f *fixture, l *testpki.Leaf)
+	}{
+		{"RenameOver", nil, func(t *testing.T, f *fixture, l *testpki.Leaf) {
+			testpki.MustReplace(t, f.pair.Key, l.KeyPEM)
+			testpki.MustReplace(t, f.pair.Cert, l.CertPEM)
+		}},
+		{"InPlaceWrite", nil, func(t *testing.T, f *fixture, l *testpki.Leaf) {
+			f.writePair(t, l)
+		}},
+		{"SymlinkSwap", kubernetesLayout, func(t *testing.T, f *fixture, l *testpki.Leaf) {
+			v2 := filepath.Join(f.dir, "..v2")
+			mustMkdir(t, v2)
+			testpki.MustWrite(t, v2, "node.crt", l.CertPEM)
+			testpki.MustWrite(t, v2, "node.key", l.KeyPEM)
+			testpki.MustWrite(t, v2, "ca.pem", f.ca.PEM)
+			tmp := filepath.Join(f.dir, "..data_tmp")
+			if err := os.Symlink("..v2", tmp); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(f.dir, "..data")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"DirectoryRecreated", subdirLayout, func(t *testing.T, f *fixture, l *testpki.Leaf) {
+			sub := filepath.Dir(f.pair.Cert)
+			if err := os.RemoveAll(sub); err != nil {
+				t.Fatal(err)
+			}
+			mustMkdir(t, sub)
+			f.writePair(t, l)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := mustFixture(t)
+			if tc.layout != nil {
+				tc.layout(t, f)
+			}
+			m := f.mustManager(t, func(c *tlsmgr.Config) { c.Clock = nil; c.WatchDebounce = 20 * time.Millisecond })
+			rotations, cancel := m.Subscribe()
+			defer cancel()
+			mustRun(t, m)
+			waitWatching(t, f, m)
+
+			next := f.issue(t, testpki.Options{})
+			tc.change(t, f, next)
+			testpki.Eventually(t, func() bool { return servedSerial(m) == serialOf(next.Cert) }, "the new certificate to be served")
+			waitNotified(t, rotations)
+		})
+	}
+}
+
+// TestRunIgnoresUnchangedContent: rewriting the same bytes triggers a check
+// that finds nothing to do.
+func TestRunIgnoresUnchangedContent(t *testing.T) {
+	f := mustFixture(t)
+	m := f.mustManager(t, func(c *tlsmgr.Config) { c.Clock = nil; c.WatchDebounce = 20 * time.Millisecond })
+	rotations, cancel := m.Subscribe()
+	defer cancel()
+	mustRun(t, m)
+	waitWatching(t, f, m)
+
+	before := m.Metrics().Reloads[tlsmgr.Unchanged]
+	f.writePair(t, f.leaf)
+	testpki.Eventually(t, func() bool { return m.Metrics().Reloads[tlsmgr.Unchanged] > before }, "a check of the rewritten files")
+	select {
+	case <-rotations:
+		t.Fatal("unchanged content rotated the certificate")
+	default:
+	}
+	if n := m.Metrics().Reloads[tlsmgr.Reloaded]; n != 0 {
+		t.Fatalf("%d reloads, want none", n)
+	}
+}
+
+// waitWatching waits until the watcher sees events: it touches an unrelated
+// file, waits for the debounced check, and touches it again if none came
+// (the watcher may not have been added yet). It must not touch the file
+// faster than the debounce, or the debounce never ends.
+func waitWatching(t *testing.T, f *fixture, m *tlsmgr.Manager) {
+	t.Helper()
+	probe := filepath.Join(filepath.Dir(f.pair.Cert), "probe")
+	checks := func() uint64 {
+		mt := m.Metrics()
+		return mt.Reloads[tlsmgr.Unchanged] + mt.Reloads[tlsmgr.Failed] + mt.Reloads[tlsmgr.Reloaded]
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for checks() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the watcher to start")
+		}
+		mustWriteFile(t, probe, []byte(time.Now().String()))
+		next := time.Now().Add(200 * time.Millisecond)
+		for checks() == 0 && time.Now().Before(next) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// kubernetesLayout lays the files out as a Kubernetes secret volume:
+// node.crt → ..data/node.crt, ..data → ..v1.
+func kubernetesLayout(t *testing.T, f *fixture) {
+	v1 := filepath.Join(f.dir, "..v1")
+	mustMkdir(t, v1)
+	testpki.MustWrite(t, v1, "node.crt", f.leaf.CertPEM)
+	testpki.MustWrite(t, v1, "node.key", f.leaf.KeyPEM)
+	testpki.MustWrite(t, v1, "ca.pem", f.ca.PEM)
+	mustSymlink(t, "..v1", filepath.Join(f.dir, "..data"))
+	for _, name := range []string{"node.crt", "node.key", "ca.pem"} {
+		p := filepath.Join(f.dir, name)
+		os.Remove(p)
+		mustSymlink(t, filepath.Join("..data", name), p)
+	}
+}
+
+// subdirLayout moves the pair into a subdirectory of its own.
+func subdirLayout(t *testing.T, f *fixture) {
+	sub := filepath.Join(f.dir, "certs")
+	mustMkdir(t, sub)
+	f.pair = tlsmgr.Pair{
+		Cert: testpki.MustWrite(t, sub, "node.crt", f.leaf.CertPEM),
+		Key:  testpki.MustWrite(t, sub, "node.key", f.leaf.KeyPEM),
+	}
+}
+
+func mustMkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustSymlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,96 @@
+package tlsmgr
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// The log lines of this file are the ones operators search for; their words
+// are part of the contract (see the package documentation).
+
+// warnExpiry logs, for every served pair, that its certificate expired or
+// expires within Config.WarnBefore.
+func (m *Manager) warnExpiry(served []*candidate, now time.Time) {
+	for _, c := range served {
+		left := c.expiry.Sub(now)
+		switch {
+		case left <= 0:
+			m.log.Warn(expiredMessage(c.pair.Cert, c.expiry),
+				slog.String("cert", c.pair.Cert), slog.Time("expiry", c.expiry))
+		case left <= m.cfg.WarnBefore:
+			m.log.Warn(expiresMessage(c.pair.Cert, left),
+				slog.String("cert", c.pair.Cert), slog.Time("expiry", c.expiry))
+		}
+	}
+}
+
+// expiresMessage is "Certificate /etc/minkms/public.crt expires in 36h".
+func expiresMessage(path string, left time.Duration) string {
+	return fmt.Sprintf("Certificate %s expires in %s", path, formatLeft(left))
+}
+
+// expiredMessage is "Certificate /etc/minkms/public.crt expired on 2025-01-15 14:30:00".
+func expiredMessage(path string, at time.Time) string {
+	return fmt.Sprintf("Certificate %s expired on %s", path, formatTime(at))
+}
+
+// formatLeft formats a remaining duration in whole hours ("36h"), below an
+// hour in whole minutes ("45m") and below a minute in seconds ("30s").
+func formatLeft(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}
+
+// logPairFailure logs why a pair was refused.
+func (m *Manager) logPairFailure(p Pair, err error) {
+	attrs := []any{slog.String("cert", p.Cert), slog.String("key", p.Key)}
+	var v *ValidationError
+	if !errors.As(err, &v) {
+		m.log.Warn(fmt.Sprintf("Failed to load server certificate %s: %v", p.Cert, err), attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("reason", string(v.Reason)), slog.String("error", v.Err.Error()))
+	if !v.Time.IsZero() {
+		attrs = append(attrs, slog.Time("expiry", v.Time))
+	}
+	var msg string
+	switch v.Reason {
+	case ReasonCertUnreadable:
+		msg = fmt.Sprintf("Failed to read server certificate: %v", v.Err)
+	case ReasonKeyUnreadable:
+		msg = fmt.Sprintf("Failed to read server private key: %v", v.Err)
+	case ReasonExpired:
+		if !v.Time.IsZero() {
+			msg = expiredMessage(p.Cert, v.Time)
+			break
+		}
+		fallthrough
+	default:
+		msg = fmt.Sprintf("Rejected server certificate %s: %v", p.Cert, v.Err)
+	}
+	m.log.Warn(msg, attrs...)
+}
+
+// logCAFailure logs why the CA bundle was refused.
+func (m *Manager) logCAFailure(err error) {
+	attrs := []any{slog.String("ca", m.cfg.CA)}
+	var v *ValidationError
+	if !errors.As(err, &v) {
+		m.log.Warn(fmt.Sprintf("Failed to load CA certificates %s: %v", m.cfg.CA, err), attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("file", v.File), slog.String("reason", string(v.Reason)), slog.String("error", v.Err.Error()))
+	if v.Reason == ReasonCAUnreadable {
+		m.log.Warn(fmt.Sprintf("Failed to read CA certificates: %v", v.Err), attrs...)
+		return
+	}
+	m.log.Warn(fmt.Sprintf("Rejected CA certificates %s: %v", v.File, v.Err), attrs...)
+}
