@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/minkms/minkms/storage"
+)
+
+// A command is what the raft log holds: one type byte, one version byte and
+// a body whose layout the pair determines. Nodes of a newer build may write
+// types or versions an older one does not know; those decode to an error,
+// never a panic, and the FSM answers them with that error.
+
+// CommandType says what a raft command does. Values are part of the log
+// format and never change meaning.
+type CommandType uint8
+
+const (
+	// CommandChange applies a storage.Change whose values are sealed.
+	CommandChange CommandType = 1
+
+	// 2 is reserved for node reports, 3 for membership.
+)
+
+// changeVersion is the body layout of CommandChange this build writes.
+//
+// Version 1 body, all integers unsigned varints:
+//
+//	count of conditions, then each: kind byte, bucket, name, revision
+//	count of mutations,  then each: kind byte, bucket, name, value
+//
+// where bucket, name and value are a length and that many bytes.
+const changeVersion = 1
+
+// Command is a decoded raft command.
+type Command struct {
+	Type   CommandType
+	Change storage.Change // for CommandChange; Put values are sealed
+}
+
+// EncodeCommand returns the log bytes of c.
+func EncodeCommand(c Command) ([]byte, error) {
+	if c.Type != CommandChange {
+		return nil, fmt.Errorf("encode command: %w: unknown type %d", ErrCommand, c.Type)
+	}
+	ch := c.Change
+	size := 2 + 2*binary.MaxVarintLen64
+	for _, r := range ch.Require {
+		size += 1 + 3*binary.MaxVarintLen64 + len(r.Bucket) + len(r.Name)
+	}
+	for _, m := range ch.Apply {
+		size += 1 + 3*binary.MaxVarintLen64 + len(m.Bucket) + len(m.Name) + len(m.Value)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, byte(CommandChange), changeVersion)
+	b = binary.AppendUvarint(b, uint64(len(ch.Require)))
+	for _, r := range ch.Require {
+		b = append(b, byte(r.Kind))
+		b = appendBytes(b, []byte(r.Bucket))
+		b = appendBytes(b, []byte(r.Name))
+		b = binary.AppendUvarint(b, r.Revision)
+	}
+	b = binary.AppendUvarint(b, uint64(len(ch.Apply)))
+	for _, m := range ch.Apply {
+		b = append(b, byte(m.Kind))
+		b = appendBytes(b, []byte(m.Bucket))
+		b = appendBytes(b, []byte(m.Name))
+		b = appendBytes(b, m.Value)
+	}
+	return b, nil
+}
+
+func appendBytes(b, v []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
+}
+
+// DecodeCommand parses log bytes written by EncodeCommand. Anything else,
+// including a type or version this build does not know, is an error wrapping
+// ErrCommand. It checks structure only; storage validates the change itself.
+func DecodeCommand(b []byte) (Command, error) {
+	if len(b) < 2 {
+		return Command{}, fmt.Errorf("%w: %d bytes", ErrCommand, len(b))
+	}
+	typ, version := CommandType(b[0]), b[1]
+	switch {
+	case typ != CommandChange:
+		return Command{}, fmt.Errorf("%w: unknown type %d", ErrCommand, typ)
+	case version != changeVersion:
+		return Command{}, fmt.Errorf("%w: unknown version %d of type %d", ErrCommand, version, typ)
+	}
+	d := decoder{b: b[2:]}
+	ch := d.change()
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return Command{}, d.err
+	}
+	return Command{Type: typ, Change: ch}, nil
+}
+
+// decoder reads a change body; the first error sticks and stops it.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+// minItemSize is the fewest bytes a condition or mutation takes, which bounds
+// a count before anything is allocated for it.
+const minItemSize = 4
+
+func (d *decoder) change() storage.Change {
+	var ch storage.Change
+	if n := d.count(); n > 0 {
+		ch.Require = make([]storage.Condition, n)
+		for i := range ch.Require {
+			ch.Require[i] = storage.Condition{
+				Kind:     storage.ConditionKind(d.byte()),
+				Bucket:   string(d.bytes()),
+				Name:     string(d.bytes()),
+				Revision: d.uvarint(),
+			}
+		}
+	}
+	if n := d.count(); n > 0 {
+		ch.Apply = make([]storage.Mutation, n)
+		for i := range ch.Apply {
+			ch.Apply[i] = storage.Mutation{
+				Kind:   storage.MutationKind(d.byte()),
+				Bucket: string(d.bytes()),
+				Name:   string(d.bytes()),
+				Value:  d.bytes(),
+			}
+		}
+	}
+	return ch
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrCommand}, args...)...)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/minItemSize) {
+		d.fail("count %d exceeds the body", n)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+// bytes returns a copy, so that the command does not alias the log buffer;
+// nil for length 0.
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("length %d exceeds the body", n)
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	v := make([]byte, n)
+	copy(v, d.b)
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,84 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/minkms/minkms/storage"
+)
+
+// fsm applies committed raft commands to the state file.
+type fsm struct {
+	store  *storage.DB
+	logger *slog.Logger
+}
+
+var _ raft.FSM = (*fsm)(nil)
+
+// Apply returns the outcome of the command as the future's response: nil or
+// an error (a *storage.ConditionError as is). It never panics on bad input:
+// a command it cannot read is logged and answered with the error, and the
+// node goes on.
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := DecodeCommand(l.Data)
+	if err != nil {
+		f.logger.Error("Skipped a raft command this node cannot read; is a newer minkms version in the cluster?",
+			slog.Uint64("index", l.Index), slog.Any("error", err))
+		return fmt.Errorf("raft log entry %d: %w", l.Index, err)
+	}
+	switch cmd.Type {
+	case CommandChange:
+		err = f.store.Apply(l.Index, cmd.Change)
+	default: // DecodeCommand returns only types this switch knows
+		err = fmt.Errorf("raft log entry %d: %w: unhandled type %d", l.Index, ErrCommand, cmd.Type)
+	}
+	var ce *storage.ConditionError
+	if err != nil && !errors.As(err, &ce) && !errors.Is(err, storage.ErrInvalid) {
+		// The state file could not be written: this node's state now lacks
+		// a committed change that the other nodes have. Say so loudly.
+		f.logger.Error("Failed to apply a committed raft command to the state file; this node's state is incomplete and must be restored from a snapshot",
+			slog.Uint64("index", l.Index), slog.Any("error", err))
+	}
+	return err
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	snap, err := f.store.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("begin FSM snapshot: %w", err)
+	}
+	return fsmSnapshot{snap}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return fmt.Errorf("restore FSM snapshot: %w", err)
+	}
+	return nil
+}
+
+// fsmSnapshot writes a consistent read transaction of the state file.
+type fsmSnapshot struct {
+	snap storage.Snapshot
+}
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist FSM snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("persist FSM snapshot: %w", err)
+	}
+	return nil
+}
+
+func (s fsmSnapshot) Release() { s.snap.Release() }
