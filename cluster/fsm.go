@@ -22,7 +22,7 @@ var _ raft.FSM = (*fsm)(nil)
 // Apply returns the outcome of the command as the future's response: nil or
 // an error (a *storage.ConditionError as is). It never panics on bad input:
 // a command it cannot read is logged and answered with the error, and the
-// node goes on.
+// node goes on. A state file that cannot be written stops the node.
 func (f *fsm) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
@@ -41,10 +41,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	var ce *storage.ConditionError
 	if err != nil && !errors.As(err, &ce) && !errors.Is(err, storage.ErrInvalid) {
-		// The state file could not be written: this node's state now lacks
-		// a committed change that the other nodes have. Say so loudly.
-		f.logger.Error("Failed to apply a committed raft command to the state file; this node's state is incomplete and must be restored from a snapshot",
+		// The state file could not be written. Going on would leave this
+		// node without a committed change the others have, and every later
+		// revision would differ. Stop instead: the applied index did not
+		// advance, so after a restart raft replays this entry from the log.
+		f.logger.Error("Failed to apply a committed raft command to the state file; stopping so that a restart replays it",
 			slog.Uint64("index", l.Index), slog.Any("error", err))
+		panic(fmt.Sprintf("minkms: applying raft log entry %d to the state file: %v", l.Index, err))
 	}
 	return err
 }

@@ -1,0 +1,521 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/minkms/minkms/kms"
+)
+
+// ConfigVersion is the only config file version this build reads.
+const ConfigVersion = "v1"
+
+// Defaults for optional settings.
+const (
+	DefaultAddress        = "127.0.0.1:7373"
+	DefaultClusterAddress = "127.0.0.1:7374"
+	DefaultNodeID         = "n1"
+	DefaultReloadInterval = 60 * time.Minute
+	DefaultWarnBefore     = 48 * time.Hour
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// Config is the configuration of one node, as read from its YAML file
+// (see ParseConfig) and completed with defaults.
+type Config struct {
+	Address string        // the client API listener, host:port
+	DataDir string        // state.db and raft/ live here
+	RootKey RootKeyConfig // where the cluster root key comes from
+	Admins  []kms.Identity
+	TLS     TLSConfig
+	Cluster ClusterConfig
+	Log     LogConfig
+	Limits  LimitsConfig
+}
+
+// RootKeyConfig says where the root key comes from: exactly one of the
+// environment variable Env or the file File, or, for programs that hold the
+// key in memory (DevConfig), Key in its text form ("r1:...").
+type RootKeyConfig struct {
+	Env  string
+	File string
+	Key  string // set by programs, never read from a file; takes precedence
+}
+
+// TLSConfig names the node's certificates and how they are managed.
+type TLSConfig struct {
+	Certs          []CertPair
+	CA             string // file or directory of PEM CA certificates; may be empty
+	VerifyClients  bool   // API clients' certificates must also chain to CA
+	ReloadInterval time.Duration
+	WarnBefore     time.Duration
+}
+
+// CertPair is a certificate file and its private key file.
+type CertPair struct {
+	Cert string
+	Key  string
+}
+
+// ClusterConfig identifies the node in its cluster.
+type ClusterConfig struct {
+	NodeID    string
+	Advertise string // the advertised API address; its host must be in the certificate's SANs
+	Address   string // the inter-node listener (raft), host:port
+}
+
+// LogConfig sets the log level and format ("text" or "json").
+type LogConfig struct {
+	Level  slog.Level
+	Format string
+}
+
+// LimitsConfig bounds the work of one request.
+type LimitsConfig struct {
+	RequestTimeout time.Duration
+}
+
+// ConfigError is an error in a config file: the file, the line, the setting
+// (as a path such as tls.certs[0].cert) and what is wrong with it.
+type ConfigError struct {
+	File    string
+	Line    int    // 0 if unknown
+	Field   string // "" if the error is not about one setting
+	Message string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// fileConfig is the YAML schema of the config file. Durations are strings
+// here so that a bad one is reported with its line and setting.
+type fileConfig struct {
+	Version string `yaml:"version"`
+	Address string `yaml:"address"`
+	DataDir string `yaml:"data_dir"`
+	RootKey *struct {
+		Env  *string `yaml:"env"`
+		File *string `yaml:"file"`
+	} `yaml:"root_key"`
+	Admins []string `yaml:"admins"`
+	TLS    struct {
+		Certs []struct {
+			Cert string `yaml:"cert"`
+			Key  string `yaml:"key"`
+		} `yaml:"certs"`
+		CA             string `yaml:"ca"`
+		VerifyClients  bool   `yaml:"verify_clients"`
+		ReloadInterval string `yaml:"reload_interval"`
+		WarnBefore     string `yaml:"warn_before"`
+	} `yaml:"tls"`
+	Cluster struct {
+		NodeID    string `yaml:"node_id"`
+		Advertise string `yaml:"advertise"`
+		Address   string `yaml:"address"`
+	} `yaml:"cluster"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	Limits struct {
+		RequestTimeout string `yaml:"request_timeout"`
+	} `yaml:"limits"`
+}
+
+// LoadConfig reads and validates the config file at path. Errors name the
+// file and the line.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig decodes and validates a config file's content; name is used
+// in errors only. Unknown settings, a version other than v1, bad durations,
+// a missing or ambiguous root key and other mistakes are reported as
+// *ConfigError values (joined with errors.Join when there are several),
+// each with the line of the setting.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &ConfigError{File: name, Message: "the file is empty"}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(name, err)
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &ConfigError{File: name, Message: "the file is empty"}
+		}
+		return nil, yamlError(name, err)
+	}
+	v := &validator{file: name, root: documentRoot(&doc)}
+	cfg := v.config(&fc)
+	if err := errors.Join(v.errs...); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// yamlLine matches the "line N: " that yaml errors start with.
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns a yaml syntax or type error into ConfigErrors with lines.
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		errs := make([]error, 0, len(te.Errors))
+		for _, msg := range te.Errors {
+			errs = append(errs, lineError(name, msg))
+		}
+		return errors.Join(errs...)
+	}
+	return lineError(name, err.Error())
+}
+
+func lineError(name, msg string) *ConfigError {
+	msg = strings.TrimPrefix(strings.TrimSpace(msg), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		text := m[2]
+		// "field foo not found in type server.fileConfig": say it plainly.
+		if f, ok := strings.CutPrefix(text, "field "); ok {
+			if i := strings.Index(f, " not found in type"); i >= 0 {
+				text = fmt.Sprintf("unknown setting %q", f[:i])
+			}
+		}
+		return &ConfigError{File: name, Line: line, Message: text}
+	}
+	return &ConfigError{File: name, Message: msg}
+}
+
+func documentRoot(doc *yaml.Node) *yaml.Node {
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		return doc.Content[0]
+	}
+	return doc
+}
+
+// validator checks a decoded file and collects every error with its line.
+type validator struct {
+	file string
+	root *yaml.Node
+	errs []error
+}
+
+// line returns the line of the setting at path (keys are strings,
+// sequence items ints): that of its key, or of the item; if it is absent,
+// that of the nearest present ancestor.
+func (v *validator) line(path ...any) int {
+	n := v.root
+	line := n.Line
+	for _, p := range path {
+		key, val := child(n, p)
+		if val == nil {
+			break
+		}
+		n, line = val, key.Line
+	}
+	return line
+}
+
+// child returns the key (or the item itself) and the value at p in n.
+func child(n *yaml.Node, p any) (key, val *yaml.Node) {
+	switch p := p.(type) {
+	case string:
+		if n.Kind != yaml.MappingNode {
+			return nil, nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == p {
+				return n.Content[i], n.Content[i+1]
+			}
+		}
+	case int:
+		if n.Kind == yaml.SequenceNode && p >= 0 && p < len(n.Content) {
+			return n.Content[p], n.Content[p]
+		}
+	}
+	return nil, nil
+}
+
+// fieldName renders a path as tls.certs[0].cert.
+func fieldName(path []any) string {
+	var b strings.Builder
+	for _, p := range path {
+		switch p := p.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		case int:
+			b.WriteString("[" + strconv.Itoa(p) + "]")
+		}
+	}
+	return b.String()
+}
+
+func (v *validator) errorf(path []any, format string, args ...any) {
+	v.errs = append(v.errs, &ConfigError{
+		File:    v.file,
+		Line:    v.line(path...),
+		Field:   fieldName(path),
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+func (v *validator) has(path ...any) bool {
+	n := v.root
+	for _, p := range path {
+		if _, n = child(n, p); n == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) duration(s string, def time.Duration, path ...any) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		v.errorf(path, "invalid duration %q (use a number with a unit, such as 90s, 60m or 48h)", s)
+		return def
+	}
+	if d <= 0 {
+		v.errorf(path, "must be positive, not %s", s)
+		return def
+	}
+	return d
+}
+
+func (v *validator) hostPort(s string, path ...any) {
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		v.errorf(path, "invalid address %q: want host:port", s)
+	}
+}
+
+func (v *validator) config(fc *fileConfig) *Config {
+	cfg := &Config{}
+	switch {
+	case !v.has("version"):
+		v.errorf([]any{"version"}, "missing: the first line of the file should be \"version: %s\"", ConfigVersion)
+	case fc.Version != ConfigVersion:
+		v.errorf([]any{"version"}, "unsupported version %q: this build reads %s", fc.Version, ConfigVersion)
+	}
+
+	cfg.Address = fc.Address
+	if cfg.Address == "" {
+		cfg.Address = DefaultAddress
+	} else {
+		v.hostPort(cfg.Address, "address")
+	}
+
+	cfg.DataDir = fc.DataDir
+	if cfg.DataDir == "" {
+		v.errorf([]any{"data_dir"}, "missing: name the directory that holds the node's state")
+	}
+
+	v.rootKey(fc, cfg)
+
+	for i, s := range fc.Admins {
+		id, err := kms.ParseIdentity(s)
+		if err != nil {
+			v.errorf([]any{"admins", i}, "not an identity (want h1:...): %v", err)
+			continue
+		}
+		cfg.Admins = append(cfg.Admins, id)
+	}
+
+	v.tls(fc, cfg)
+	v.cluster(fc, cfg)
+	v.log(fc, cfg)
+	cfg.Limits.RequestTimeout = v.duration(fc.Limits.RequestTimeout, DefaultRequestTimeout, "limits", "request_timeout")
+	return cfg
+}
+
+func (v *validator) rootKey(fc *fileConfig, cfg *Config) {
+	path := []any{"root_key"}
+	switch {
+	case fc.RootKey == nil:
+		v.errorf(path, "missing: set root_key.env (an environment variable) or root_key.file")
+	case fc.RootKey.Env != nil && fc.RootKey.File != nil:
+		v.errorf(path, "set either env or file, not both")
+	case fc.RootKey.Env != nil:
+		cfg.RootKey.Env = *fc.RootKey.Env
+		if cfg.RootKey.Env == "" {
+			v.errorf([]any{"root_key", "env"}, "environment variable name must not be empty")
+		}
+	case fc.RootKey.File != nil:
+		cfg.RootKey.File = *fc.RootKey.File
+		if cfg.RootKey.File == "" {
+			v.errorf([]any{"root_key", "file"}, "file name must not be empty")
+		}
+	default:
+		v.errorf(path, "set env (an environment variable) or file")
+	}
+}
+
+func (v *validator) tls(fc *fileConfig, cfg *Config) {
+	t := &fc.TLS
+	if len(t.Certs) == 0 {
+		v.errorf([]any{"tls", "certs"}, "missing: at least one {cert, key} pair is needed")
+	}
+	for i, p := range t.Certs {
+		if p.Cert == "" {
+			v.errorf([]any{"tls", "certs", i, "cert"}, "file name must not be empty")
+		}
+		if p.Key == "" {
+			v.errorf([]any{"tls", "certs", i, "key"}, "file name must not be empty")
+		}
+		cfg.TLS.Certs = append(cfg.TLS.Certs, CertPair{Cert: p.Cert, Key: p.Key})
+	}
+	cfg.TLS.CA = t.CA
+	cfg.TLS.VerifyClients = t.VerifyClients
+	if t.CA == "" {
+		v.errorf([]any{"tls", "ca"}, "missing: the CA bundle (a file or directory) that node certificates and peers are verified against")
+	}
+	cfg.TLS.ReloadInterval = v.duration(t.ReloadInterval, DefaultReloadInterval, "tls", "reload_interval")
+	cfg.TLS.WarnBefore = v.duration(t.WarnBefore, DefaultWarnBefore, "tls", "warn_before")
+}
+
+// nodeIDPattern is what raft and the status API accept as a node id.
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func (v *validator) cluster(fc *fileConfig, cfg *Config) {
+	c := fc.Cluster
+	cfg.Cluster.NodeID = c.NodeID
+	if c.NodeID == "" {
+		cfg.Cluster.NodeID = DefaultNodeID
+	} else if !nodeIDPattern.MatchString(c.NodeID) {
+		v.errorf([]any{"cluster", "node_id"}, "invalid node id %q: use 1 to 64 of A-Z a-z 0-9 _ . -", c.NodeID)
+	}
+	cfg.Cluster.Advertise = c.Advertise
+	if c.Advertise == "" {
+		cfg.Cluster.Advertise = cfg.Address
+	} else {
+		v.hostPort(c.Advertise, "cluster", "advertise")
+	}
+	cfg.Cluster.Address = c.Address
+	if c.Address == "" {
+		cfg.Cluster.Address = DefaultClusterAddress
+	} else {
+		v.hostPort(c.Address, "cluster", "address")
+	}
+}
+
+func (v *validator) log(fc *fileConfig, cfg *Config) {
+	switch strings.ToLower(fc.Log.Level) {
+	case "", "info":
+		cfg.Log.Level = slog.LevelInfo
+	case "debug":
+		cfg.Log.Level = slog.LevelDebug
+	case "warn", "warning":
+		cfg.Log.Level = slog.LevelWarn
+	case "error":
+		cfg.Log.Level = slog.LevelError
+	default:
+		v.errorf([]any{"log", "level"}, "unknown level %q: use debug, info, warn or error", fc.Log.Level)
+	}
+	switch fc.Log.Format {
+	case "", "text":
+		cfg.Log.Format = "text"
+	case "json":
+		cfg.Log.Format = "json"
+	default:
+		v.errorf([]any{"log", "format"}, "unknown format %q: use text or json", fc.Log.Format)
+	}
+}
+
+// check validates a config that a program built rather than ParseConfig,
+// and fills in defaults for what it left zero.
+func (c *Config) check() error {
+	if c.DataDir == "" {
+		return errors.New("server: config: no data directory")
+	}
+	if len(c.TLS.Certs) == 0 {
+		return errors.New("server: config: no TLS certificate")
+	}
+	if c.Address == "" {
+		c.Address = DefaultAddress
+	}
+	if c.Cluster.NodeID == "" {
+		c.Cluster.NodeID = DefaultNodeID
+	}
+	if c.Cluster.Advertise == "" {
+		c.Cluster.Advertise = c.Address
+	}
+	if c.Cluster.Address == "" {
+		c.Cluster.Address = DefaultClusterAddress
+	}
+	if c.TLS.ReloadInterval <= 0 {
+		c.TLS.ReloadInterval = DefaultReloadInterval
+	}
+	if c.TLS.WarnBefore <= 0 {
+		c.TLS.WarnBefore = DefaultWarnBefore
+	}
+	if c.Limits.RequestTimeout <= 0 {
+		c.Limits.RequestTimeout = DefaultRequestTimeout
+	}
+	return nil
+}
+
+// load returns the root key from where the config says. The caller clears
+// the returned slice when done. Errors never contain the key.
+func (c RootKeyConfig) load() ([]byte, error) {
+	switch {
+	case c.Key != "":
+		return ParseRootKey(c.Key)
+	case c.Env != "":
+		s, ok := os.LookupEnv(c.Env)
+		if !ok || strings.TrimSpace(s) == "" {
+			return nil, fmt.Errorf("the environment variable %s is not set", c.Env)
+		}
+		key, err := ParseRootKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("the environment variable %s: %w", c.Env, err)
+		}
+		return key, nil
+	case c.File != "":
+		data, err := os.ReadFile(c.File)
+		if err != nil {
+			return nil, fmt.Errorf("reading the root key file: %w", err)
+		}
+		defer clear(data)
+		key, err := ParseRootKey(string(data))
+		if err != nil {
+			return nil, fmt.Errorf("the root key file %s: %w", c.File, err)
+		}
+		return key, nil
+	}
+	return nil, errors.New("none configured: set root_key.env or root_key.file")
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/tlsmgr"
+)
+
+// devCertValidity is how long the certificates of a development node last.
+const devCertValidity = 30 * 24 * time.Hour
+
+// DevInfo is what a client needs to talk to a development node.
+type DevInfo struct {
+	URL     string // https://127.0.0.1:7373 (with port 0, use Server.Addr once started)
+	APIKey  string // the admin API key, "k1:..."
+	CAFile  string // the CA certificate that signed the node's certificate
+	DataDir string // the temporary directory of the node; the caller removes it
+}
+
+// DevConfig returns the configuration of a throw-away development node
+// listening on address (DefaultAddress if empty; port 0 picks a free one):
+// a fresh temporary directory (os.MkdirTemp) holding the state and a
+// generated CA and node certificate for 127.0.0.1 and localhost, a random
+// root key that is kept in memory only, and a new API key whose identity
+// is the node's cluster admin. The caller removes DevInfo.DataDir when done.
+func DevConfig(address string) (*Config, DevInfo, error) {
+	if address == "" {
+		address = DefaultAddress
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, DevInfo{}, fmt.Errorf("dev address %q: %w", address, err)
+	}
+	dir, err := os.MkdirTemp("", "minkms-dev-")
+	if err != nil {
+		return nil, DevInfo{}, fmt.Errorf("creating the dev directory: %w", err)
+	}
+	cfg, info, err := devConfig(dir, address, host)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, DevInfo{}, err
+	}
+	return cfg, info, nil
+}
+
+func devConfig(dir, address, host string) (*Config, DevInfo, error) {
+	hosts := []string{"127.0.0.1", "localhost"}
+	if host != "" && host != "127.0.0.1" && host != "localhost" {
+		hosts = append(hosts, host)
+	}
+	pki, err := tlsmgr.WriteDevPKI(filepath.Join(dir, "certs"), hosts, devCertValidity)
+	if err != nil {
+		return nil, DevInfo{}, fmt.Errorf("writing the dev certificates: %w", err)
+	}
+	admin, err := api.GenerateAPIKey()
+	if err != nil {
+		return nil, DevInfo{}, fmt.Errorf("generating the admin API key: %w", err)
+	}
+	adminID, err := kms.ParseIdentity(admin.Identity())
+	if err != nil {
+		return nil, DevInfo{}, fmt.Errorf("the admin API key's identity: %w", err)
+	}
+	cfg := &Config{
+		Address: address,
+		DataDir: filepath.Join(dir, "data"),
+		RootKey: RootKeyConfig{Key: GenerateRootKey()},
+		Admins:  []kms.Identity{adminID},
+		TLS: TLSConfig{
+			Certs:          []CertPair{{Cert: pki.Cert, Key: pki.Key}},
+			CA:             pki.CACert,
+			ReloadInterval: DefaultReloadInterval,
+			WarnBefore:     DefaultWarnBefore,
+		},
+		Cluster: ClusterConfig{
+			NodeID:    "dev",
+			Advertise: address,
+			Address:   DefaultClusterAddress,
+		},
+		Log:    LogConfig{Level: slog.LevelInfo, Format: "text"},
+		Limits: LimitsConfig{RequestTimeout: DefaultRequestTimeout},
+	}
+	info := DevInfo{
+		URL:     "https://" + address,
+		APIKey:  admin.String(),
+		CAFile:  pki.CACert,
+		DataDir: dir,
+	}
+	return cfg, info, nil
+}

@@ -1,0 +1,42 @@
+// Package server is one minkms node: its configuration, the client API
+// listener with its HTTP handlers and middleware, and the wiring of the
+// storage, cluster, kms and tlsmgr packages into something that starts,
+// serves and stops. It holds no rules about keys: those live in kms.
+//
+// # A node
+//
+// A node is a state file (storage: bbolt, every value sealed under a key
+// derived from the cluster root key), a raft member that is the only way
+// to change it (cluster; a single node is a one-member cluster), the key
+// management service over both (kms), the node's TLS certificates
+// (tlsmgr) and the HTTPS listener of the client API. New opens them in
+// that order — root key, state, raft (waiting for a leader), kms, TLS,
+// listener — so that a node that cannot serve correctly does not start:
+// a wrong root key, a missing leader or an invalid certificate are errors
+// of New. Run serves until its context is done, reloads the certificates
+// on SIGHUP, and shuts down gracefully; Close releases everything.
+//
+// kms knows neither storage nor raft. adapter.go gives it the two small
+// interfaces it declares: a Reader over the local state file and a Proposer
+// that sends changes through raft, and converts the errors on the way back
+// (a failed precondition, no leader).
+//
+// # A request
+//
+// A request passes, in order: a request id and panic recovery (a panic is
+// a 500 "internal error", logged with its stack, never a dead node); the
+// metrics (counted by route pattern, never by raw path) and the access log;
+// a check of the raw path that refuses encoded slashes before routing; the
+// 1 MiB body limit (413); the chi router; a per-route timeout; the
+// validation of every name in the path (400); authentication (the identity
+// is the hash of the client certificate's public key: none is 401, an
+// unknown one 403); and the handler, which decodes the body (strictly on
+// the native routes, leniently on the KES-compatible ones, whose clients
+// may send more), calls one kms method and encodes the answer.
+//
+// Handlers return errors; one function, writeError, answers them as
+// {"message": ...} with the status of the error's kms.Code. On the
+// KES-compatible routes status and message are exactly KES's, because KES
+// clients compare both; the native routes answer conflicts with 409.
+// Internal errors are logged in full and shown as "internal error" only.
+package server

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/minkms/minkms/kms"
+)
+
+// healthTimeout bounds the routes that must answer fast whatever happens.
+const healthTimeout = 5 * time.Second
+
+// handler serves the client API of one node.
+type handler struct {
+	svc      *kms.Service
+	log      *slog.Logger
+	node     nodeInfo
+	certs    certManager // nil: the TLS routes answer 503
+	metrics  *httpMetrics
+	registry *prometheus.Registry
+	timeout  time.Duration // per request, from limits.request_timeout
+}
+
+// apiFunc is a handler that returns its error for handle to answer.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts an apiFunc: one place writes every error.
+func (h *handler) handle(f apiFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			writeError(w, r, h.log, err)
+		}
+	}
+}
+
+// routes builds the router of the client API. Order matters: request id
+// and panic recovery first, metrics and access log around everything, the
+// encoded-slash check before routing; then, per route, name validation
+// before authentication before the handler.
+func (h *handler) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(withRequestInfo, h.recoverPanics, h.metrics.middleware, h.accessLog, h.rejectEncodedSlash, h.limitBody)
+	r.NotFound(h.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
+	r.MethodNotAllowed(h.handle(func(http.ResponseWriter, *http.Request) error { return errMethod }))
+
+	// No client certificate needed.
+	r.Group(func(r chi.Router) {
+		r.Use(timeout(healthTimeout))
+		r.Get("/version", h.handle(h.version))
+		r.Get("/v1/health/live", h.handle(h.live))
+		r.Get("/v1/health/ready", h.handle(h.ready))
+	})
+
+	// putOrPost registers f for PUT and POST: POST is accepted wherever PUT is.
+	putOrPost := func(r chi.Router, pattern string, f apiFunc) {
+		r.Put(pattern, h.handle(f))
+		r.Post(pattern, h.handle(f))
+	}
+
+	// KES-compatible routes: the caller's own enclave, KES's errors.
+	r.Group(func(r chi.Router) {
+		r.Use(timeout(h.timeout), h.validateParams, h.authenticate)
+		putOrPost(r, "/v1/key/create/{name}", h.kesCreateKey)
+		putOrPost(r, "/v1/key/import/{name}", h.kesImportKey)
+		r.Get("/v1/key/describe/{name}", h.handle(h.kesDescribeKey))
+		r.Get("/v1/key/list", h.handle(h.kesListKeys))
+		r.Get("/v1/key/list/", h.handle(h.kesListKeys))
+		r.Get("/v1/key/list/{prefix}", h.handle(h.kesListKeys))
+		r.Delete("/v1/key/delete/{name}", h.handle(h.kesDeleteKey))
+		putOrPost(r, "/v1/key/generate/{name}", h.kesGenerateKey)
+		putOrPost(r, "/v1/key/encrypt/{name}", h.kesEncrypt)
+		putOrPost(r, "/v1/key/decrypt/{name}", h.kesDecrypt)
+		putOrPost(r, "/v1/key/hmac/{name}", h.kesHMAC)
+		r.Get("/v1/status", h.handle(h.status))
+		r.Get("/v1/ready", h.handle(h.ready))
+		r.Get("/v1/identity/self/describe", h.handle(h.self))
+		r.Get("/v1/metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP)
+		r.Get("/v1/tls/status", h.handle(h.tlsStatus))
+		putOrPost(r, "/v1/tls/reload", h.tlsReload)
+	})
+
+	// Native routes: an explicit enclave, 409 for conflicts, strict bodies.
+	r.Route("/v1/enclaves", func(r chi.Router) {
+		r.Use(timeout(h.timeout), native, h.validateParams, h.authenticate)
+		r.Get("/", h.handle(h.listEnclaves))
+		putOrPost(r, "/{enclave}", h.createEnclave)
+		r.Get("/{enclave}", h.handle(h.describeEnclave))
+		r.Delete("/{enclave}", h.handle(h.deleteEnclave))
+
+		r.Get("/{enclave}/keys", h.handle(h.listKeys))
+		putOrPost(r, "/{enclave}/keys/{name}", h.createKey)
+		putOrPost(r, "/{enclave}/keys/{name}/import", h.importKey)
+		r.Get("/{enclave}/keys/{name}", h.handle(h.describeKey))
+		r.Delete("/{enclave}/keys/{name}", h.handle(h.deleteKey))
+		putOrPost(r, "/{enclave}/keys/{name}/rotate", h.rotateKey)
+		r.Delete("/{enclave}/keys/{name}/versions/{version}", h.handle(h.deleteKeyVersion))
+		putOrPost(r, "/{enclave}/keys/{name}/generate", h.generateKey)
+		putOrPost(r, "/{enclave}/keys/{name}/encrypt", h.encrypt)
+		putOrPost(r, "/{enclave}/keys/{name}/decrypt", h.decrypt)
+		putOrPost(r, "/{enclave}/keys/{name}/hmac", h.hmac)
+
+		r.Get("/{enclave}/identities", h.handle(h.listIdentities))
+		putOrPost(r, "/{enclave}/identities/{identity}", h.createIdentity)
+		r.Get("/{enclave}/identities/{identity}", h.handle(h.describeIdentity))
+		r.Delete("/{enclave}/identities/{identity}", h.handle(h.deleteIdentity))
+
+		r.Get("/{enclave}/policies", h.handle(h.listPolicies))
+		putOrPost(r, "/{enclave}/policies/{name}", h.createPolicy)
+		r.Get("/{enclave}/policies/{name}", h.handle(h.describePolicy))
+		r.Delete("/{enclave}/policies/{name}", h.handle(h.deletePolicy))
+	})
+	return r
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/kms"
+)
+
+// httpError is an error of the HTTP layer itself (a body too large, a
+// malformed path) that has no kms.Code. Message is safe for the client.
+type httpError struct {
+	Status  int
+	Message string
+}
+
+func (e *httpError) Error() string { return e.Message }
+
+var (
+	errBodyTooLarge    = &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+	errNotFound        = &httpError{http.StatusNotFound, "not found"}
+	errMethod          = &httpError{http.StatusMethodNotAllowed, "method not allowed"}
+	errEncodedSlash    = &httpError{http.StatusBadRequest, "invalid path: names must not contain an encoded slash"}
+	errRequestTimedOut = &httpError{http.StatusServiceUnavailable, "request timed out"}
+	errInternal        = &httpError{http.StatusInternalServerError, "internal error"}
+)
+
+// statusOf maps an error to the HTTP status and the message the client
+// sees. Exists is 400 on the KES-compatible routes, as KES answers, and 409
+// on the native ones. Internal errors are shown as "internal error" only.
+func statusOf(err error, native bool) (int, string) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.Status, he.Message
+	}
+	var ke *kms.Error
+	if !errors.As(err, &ke) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errRequestTimedOut.Status, errRequestTimedOut.Message
+		}
+		return errInternal.Status, errInternal.Message
+	}
+	switch ke.Code {
+	case kms.Invalid:
+		return http.StatusBadRequest, ke.Message
+	case kms.NotFound:
+		return http.StatusNotFound, ke.Message
+	case kms.Exists:
+		if native {
+			return http.StatusConflict, ke.Message
+		}
+		return http.StatusBadRequest, ke.Message
+	case kms.Forbidden:
+		return http.StatusForbidden, ke.Message
+	case kms.Unauthenticated:
+		return http.StatusUnauthorized, ke.Message
+	case kms.Unavailable:
+		return http.StatusServiceUnavailable, ke.Message
+	default:
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errRequestTimedOut.Status, errRequestTimedOut.Message
+		}
+		return errInternal.Status, errInternal.Message
+	}
+}
+
+// writeError answers err as {"message": ...} with its status. Internal
+// errors are logged in full with the request id; the client sees only
+// "internal error".
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, msg := statusOf(err, isNative(r.Context()))
+	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
+		level := slog.LevelError
+		if status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		log.Log(r.Context(), level, "Request failed",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.Any("error", err))
+	}
+	writeJSON(w, status, api.ErrorResponse{Message: msg})
+}

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// httpMetrics counts the requests of the client API and their latencies by
+// route pattern (never the raw path, which holds names), method and status.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// newRegistry returns the server's own metrics registry, with the Go
+// runtime and process collectors, and the HTTP metrics registered on it.
+func newRegistry() (*prometheus.Registry, *httpMetrics, error) {
+	reg := prometheus.NewRegistry()
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "minkms_http_requests_total",
+			Help: "Requests to the client API by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "minkms_http_request_duration_seconds",
+			Help:    "Latency of client API requests by route pattern, method and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "code"}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.requests, m.duration,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return reg, m, nil
+}
+
+func (m *httpMetrics) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := "unmatched"
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			if p := rctx.RoutePattern(); p != "" {
+				route = p
+			}
+		}
+		method := r.Method
+		switch method {
+		case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodHead:
+		default:
+			method = "other" // bounded label values whatever clients send
+		}
+		code := strconv.Itoa(sw.Status())
+		m.requests.WithLabelValues(route, method, code).Inc()
+		m.duration.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/minkms/minkms/kms"
+)
+
+// MaxRequestBody is the largest request body a node reads.
+const MaxRequestBody = 1 << 20
+
+// requestInfo travels in a request's context; middleware further in fills
+// it for the middleware further out (access log, metrics).
+type requestInfo struct {
+	id       string
+	native   bool
+	identity kms.Identity
+	caller   *kms.Caller
+}
+
+type requestInfoKey struct{}
+
+func info(ctx context.Context) *requestInfo {
+	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+func requestID(ctx context.Context) string { return info(ctx).id }
+func isNative(ctx context.Context) bool    { return info(ctx).native }
+
+// callerOf returns the authenticated caller of the request. Handlers behind
+// authenticate only call it.
+func callerOf(ctx context.Context) kms.Caller {
+	if c := info(ctx).caller; c != nil {
+		return *c
+	}
+	return kms.Caller{}
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// withRequestInfo gives the request an id (X-Request-Id) and the info the
+// other middleware fill in. It comes first.
+func withRequestInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		rand.Read(b[:])
+		ri := &requestInfo{id: hex.EncodeToString(b[:])}
+		w.Header().Set("X-Request-Id", ri.id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
+	})
+}
+
+// recoverPanics turns a panic in a handler into 500 "internal error" and
+// logs it with its stack, so that no request can take the node down.
+func (h *handler) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.ErrorContext(r.Context(), "Handler panicked; the request failed with 500 internal error",
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Any("panic", v),
+				slog.String("stack", string(debug.Stack())))
+			if sw.status == 0 {
+				writeJSON(sw, errInternal.Status, map[string]string{"message": errInternal.Message})
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// accessLog logs every request at debug level.
+func (h *handler) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.log.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		ri := info(r.Context())
+		h.log.DebugContext(r.Context(), "Request",
+			slog.String("request_id", ri.id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.EscapedPath()),
+			slog.String("identity", string(ri.identity)),
+			slog.Int("status", sw.Status()),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+// limitBody refuses bodies over MaxRequestBody with 413: at once when the
+// Content-Length says so, else when a handler reads past the limit.
+func (h *handler) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxRequestBody {
+			writeError(w, r, h.log, errBodyTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rejectEncodedSlash refuses, before routing, a path with an encoded slash
+// or backslash: a name can never hold one, and routing on the decoded path
+// would make "a%2Fb" look like two segments.
+func (h *handler) rejectEncodedSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := strings.ToLower(r.URL.EscapedPath())
+		if strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
+			writeError(w, r, h.log, errEncodedSlash)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// timeout bounds the request's context.
+func timeout(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// native marks the routes that answer conflicts with 409 and decode
+// request bodies strictly.
+func native(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info(r.Context()).native = true
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validateParams checks every name in the path before anything else reads
+// it: names and enclaves with kms.ValidName, identities with
+// kms.ParseIdentity, versions as positive numbers, list prefixes by their
+// characters.
+func (h *handler) validateParams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rctx := chi.RouteContext(r.Context())
+		if rctx != nil {
+			for i, k := range rctx.URLParams.Keys {
+				if err := validateParam(k, rctx.URLParams.Values[i]); err != nil {
+					writeError(w, r, h.log, err)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate resolves the caller from the client certificate: none is
+// 401 "no client certificate", an unknown identity 403.
+func (h *handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			writeError(w, r, h.log, kms.ErrNoIdentity)
+			return
+		}
+		ri := info(r.Context())
+		ri.identity = kms.IdentityOf(r.TLS.PeerCertificates[0])
+		caller, err := h.svc.Caller(r.Context(), ri.identity)
+		if err != nil {
+			if errors.Is(err, kms.ErrNotAllowed) {
+				h.log.InfoContext(r.Context(), "Request denied: unknown identity",
+					slog.String("request_id", ri.id),
+					slog.String("identity", string(ri.identity)),
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.EscapedPath()))
+			}
+			writeError(w, r, h.log, err)
+			return
+		}
+		ri.caller = &caller
+		next.ServeHTTP(w, r)
+	})
+}

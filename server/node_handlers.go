@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/tlsmgr"
+)
+
+// nodeInfo is what the node routes need to know of the node.
+type nodeInfo interface {
+	ID() string
+	IsLeader() bool
+	Started() time.Time
+	// Ready returns nil when raft has a leader and kms is initialised,
+	// else an Unavailable error that says why not.
+	Ready() error
+}
+
+// certManager is the part of tlsmgr.Manager the TLS routes use.
+type certManager interface {
+	Status() tlsmgr.Status
+	Reload(ctx context.Context) tlsmgr.ReloadResult
+}
+
+var _ certManager = (*tlsmgr.Manager)(nil)
+
+var errTLSUnavailable = &kms.Error{Code: kms.Unavailable, Message: "TLS status unavailable"}
+
+func (h *handler) version(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, api.VersionResponse{Version: Version})
+	return nil
+}
+
+func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok"})
+	return nil
+}
+
+func (h *handler) ready(w http.ResponseWriter, r *http.Request) error {
+	if err := h.node.Ready(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok"})
+	return nil
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, api.StatusResponse{
+		Version: Version,
+		OS:      runtime.GOOS,
+		Arch:    runtime.GOARCH,
+		UpTime:  time.Since(h.node.Started()).Round(time.Second),
+		NodeID:  h.node.ID(),
+		Leader:  h.node.IsLeader(),
+	})
+	return nil
+}
+
+func (h *handler) self(w http.ResponseWriter, r *http.Request) error {
+	id, policy, err := h.svc.Self(r.Context(), callerOf(r.Context()))
+	if err != nil {
+		return err
+	}
+	resp := api.SelfResponse{IdentityInfo: identityInfo(id)}
+	if policy != nil {
+		p := apiPolicy(*policy)
+		resp.PolicyRules = &p
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// requireClusterAdmin refuses everyone but the cluster admins.
+func requireClusterAdmin(r *http.Request) error {
+	if !callerOf(r.Context()).ClusterAdmin {
+		return kms.ErrNotAllowed
+	}
+	return nil
+}
+
+func (h *handler) tlsStatus(w http.ResponseWriter, r *http.Request) error {
+	if err := requireClusterAdmin(r); err != nil {
+		return err
+	}
+	if h.certs == nil {
+		return errTLSUnavailable
+	}
+	writeJSON(w, http.StatusOK, h.certs.Status())
+	return nil
+}
+
+// tlsReload reloads the certificates and answers what happened to each
+// pair. A refused candidate is not an error of the request: the answer is
+// 200 and says "failed" with the reason.
+func (h *handler) tlsReload(w http.ResponseWriter, r *http.Request) error {
+	if err := requireClusterAdmin(r); err != nil {
+		return err
+	}
+	if h.certs == nil {
+		return errTLSUnavailable
+	}
+	writeJSON(w, http.StatusOK, h.certs.Reload(r.Context()))
+	return nil
+}

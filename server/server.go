@@ -1,0 +1,359 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/minkms/minkms/cluster"
+	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/tlsmgr"
+	"github.com/minkms/minkms/tlsmgr/tlsmetrics"
+)
+
+// Timeouts of the node's life cycle and of its HTTP server.
+const (
+	startTimeout      = 30 * time.Second // for a raft leader and kms.Init at start
+	shutdownTimeout   = 10 * time.Second // for requests in flight at shutdown
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second // a whole request, its body of at most 1 MiB included
+	writeSlack        = 10 * time.Second // added to the request timeout for writing the answer
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// StateFile is the name of the state file in the data directory.
+const StateFile = "state.db"
+
+// ErrRootKey is returned (wrapped) by New when the root key cannot be read
+// or does not open the node's state.
+var ErrRootKey = errors.New("root key")
+
+// Server is one minkms node: its state, its raft member, the key
+// management service, its TLS certificates and the client API listener.
+type Server struct {
+	cfg     *Config
+	log     *slog.Logger
+	started time.Time
+
+	db    *storage.DB
+	node  *cluster.Node
+	svc   *kms.Service
+	certs *tlsmgr.Manager
+	ln    net.Listener
+	http  *http.Server
+
+	initialised atomic.Bool // kms.Init succeeded
+	running     atomic.Bool
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// New opens a node as cfg describes, in this order: it reads the root key,
+// opens the state (a state written under another root key is refused with
+// an error wrapping ErrRootKey and storage.ErrWrongRootKey), starts raft
+// and waits for a leader, initialises the key management service, loads
+// the TLS certificates (a node does not start with an invalid one) and
+// binds the client API listener. Run serves it; Close releases it. If New
+// fails, everything it opened is closed again.
+func New(cfg *Config, logger *slog.Logger) (_ *Server, err error) {
+	if cfg == nil {
+		return nil, errors.New("server: no config")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: logger, started: time.Now()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := s.openState(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if err := s.openCluster(ctx); err != nil {
+		return nil, err
+	}
+	s.svc = kms.New(stateReader{s.db}, stateProposer{s.node}, kms.Options{Admins: cfg.Admins})
+	if err := s.svc.Init(ctx); err != nil {
+		return nil, fmt.Errorf("initialising the key store: %w", err)
+	}
+	s.initialised.Store(true)
+	if err := s.openListener(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openState reads the root key and opens the state file with it.
+func (s *Server) openState() error {
+	key, err := s.cfg.RootKey.load()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRootKey, err)
+	}
+	defer clear(key)
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	path := filepath.Join(s.cfg.DataDir, StateFile)
+	s.db, err = storage.Open(path, key, storage.Options{})
+	if errors.Is(err, storage.ErrWrongRootKey) {
+		return fmt.Errorf("%w: the root key does not open the state in %s; it was created with another root key, and the node refuses to start with this one: %w", ErrRootKey, path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("opening the state: %w", err)
+	}
+	return nil
+}
+
+// openCluster starts raft and waits until the cluster has a leader.
+func (s *Server) openCluster(ctx context.Context) error {
+	var err error
+	s.node, err = cluster.Open(cluster.Config{
+		NodeID:  s.cfg.Cluster.NodeID,
+		Address: s.cfg.Cluster.Address,
+		DataDir: s.cfg.DataDir,
+		Store:   s.db,
+		Logger:  s.log, // cluster adds component=raft
+	})
+	if err != nil {
+		return fmt.Errorf("starting raft: %w", err)
+	}
+	if err := s.node.WaitLeader(ctx); err != nil {
+		return fmt.Errorf("waiting for a raft leader: %w", err)
+	}
+	// Raft replays the log only once there is a leader: wait for it, so
+	// that the first reads see everything this node had applied before.
+	if err := s.node.Sync(ctx); err != nil {
+		return fmt.Errorf("catching up with the raft log: %w", err)
+	}
+	return nil
+}
+
+// openListener loads the certificates and binds the client API listener.
+func (s *Server) openListener() error {
+	var err error
+	s.certs, err = tlsmgr.New(tlsmgr.Config{
+		Certs:          tlsPairs(s.cfg.TLS.Certs),
+		CA:             s.cfg.TLS.CA,
+		Host:           advertisedHost(s.cfg.Cluster.Advertise),
+		VerifyClients:  s.cfg.TLS.VerifyClients,
+		ReloadInterval: s.cfg.TLS.ReloadInterval,
+		WarnBefore:     s.cfg.TLS.WarnBefore,
+		Logger:         s.log.With(slog.String("component", "tls")),
+	})
+	if err != nil {
+		return fmt.Errorf("loading TLS certificates: %w", err)
+	}
+	registry, metrics, err := newRegistry()
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := tlsmetrics.Register(registry, s.certs); err != nil {
+		return fmt.Errorf("registering TLS metrics: %w", err)
+	}
+	h := &handler{
+		svc:      s.svc,
+		log:      s.log,
+		node:     nodeState{s},
+		certs:    s.certs,
+		metrics:  metrics,
+		registry: registry,
+		timeout:  s.cfg.Limits.RequestTimeout,
+	}
+	tlsConfig := s.certs.ServerTLSConfig()
+	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
+	s.http = &http.Server{
+		Handler:           h.routes(),
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      s.cfg.Limits.RequestTimeout + writeSlack,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          log.New(httpErrorLog{log: s.log, certs: s.certs}, "", 0),
+	}
+	ln, err := net.Listen("tcp", s.cfg.Address)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Address, err)
+	}
+	s.ln = tls.NewListener(ln, tlsConfig)
+	return nil
+}
+
+// Addr returns the bound address of the client API listener, for example
+// 127.0.0.1:40123 when the configured port is 0.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves the client API until ctx is done, then shuts down gracefully:
+// requests in flight get a deadline to finish, then raft and the state file
+// are closed, as Close does. While Run runs, the TLS certificates are
+// reloaded on their interval, when their files change and on SIGHUP.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("server: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.certs.Run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("TLS certificate reloading stopped", slog.Any("error", err))
+		}
+	})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Go(func() { s.reloadOnSignal(ctx, hup) })
+
+	served := make(chan error, 1)
+	go func() { served <- s.http.Serve(s.ln) }()
+	s.log.Info("minkms node started",
+		slog.String("node_id", s.cfg.Cluster.NodeID),
+		slog.String("address", s.Addr()),
+		slog.String("data_dir", s.cfg.DataDir),
+		slog.String("version", Version))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("serving the client API: %w", err)
+	}
+	cancel()
+	s.log.Info("minkms node stopping", slog.String("node_id", s.cfg.Cluster.NodeID))
+	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer stop()
+	if serr := s.http.Shutdown(shutdownCtx); serr != nil {
+		s.log.Warn("Requests still running at shutdown were cut off", slog.Any("error", serr))
+	}
+	wg.Wait()
+	err = errors.Join(err, s.Close())
+	if err == nil {
+		s.log.Info("minkms node stopped", slog.String("node_id", s.cfg.Cluster.NodeID))
+	}
+	return err
+}
+
+// reloadOnSignal reloads the certificates on every signal until ctx is done.
+func (s *Server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			res := s.certs.Reload(ctx)
+			level := slog.LevelInfo
+			if res.Failed() {
+				level = slog.LevelWarn
+			}
+			s.log.Log(ctx, level, "TLS certificates reloaded on SIGHUP",
+				slog.Bool("rotated", res.Rotated), slog.Bool("failed", res.Failed()))
+		}
+	}
+}
+
+// Close stops the node at once: the listener and its connections, raft and
+// the state file. It is safe to call more than once and after Run.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.http != nil {
+			errs = append(errs, s.http.Close())
+		}
+		if s.ln != nil {
+			if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if s.node != nil {
+			if err := s.node.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing raft: %w", err))
+			}
+		}
+		if s.db != nil {
+			if err := s.db.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing the state: %w", err))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// nodeState answers the node routes' questions about the node.
+type nodeState struct{ s *Server }
+
+func (n nodeState) ID() string         { return n.s.cfg.Cluster.NodeID }
+func (n nodeState) IsLeader() bool     { return n.s.node.IsLeader() }
+func (n nodeState) Started() time.Time { return n.s.started }
+
+func (n nodeState) Ready() error {
+	if !n.s.initialised.Load() {
+		return &kms.Error{Code: kms.Unavailable, Message: "not ready: the key store is not initialised"}
+	}
+	if id, _ := n.s.node.Leader(); id == "" {
+		return &kms.Error{Code: kms.Unavailable, Message: "not ready: the cluster has no leader"}
+	}
+	return nil
+}
+
+// httpErrorLog receives the http.Server's own error log: it counts TLS
+// handshake failures and logs the rest.
+type httpErrorLog struct {
+	log   *slog.Logger
+	certs *tlsmgr.Manager
+}
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		l.certs.HandshakeFailed("api")
+		l.log.Debug("TLS handshake with a client failed", slog.String("error", msg))
+	} else {
+		l.log.Warn("HTTP server error", slog.String("error", msg))
+	}
+	return len(p), nil
+}
+
+func tlsPairs(pairs []CertPair) []tlsmgr.Pair {
+	out := make([]tlsmgr.Pair, len(pairs))
+	for i, p := range pairs {
+		out[i] = tlsmgr.Pair{Cert: p.Cert, Key: p.Key}
+	}
+	return out
+}
+
+// advertisedHost is the host that must be in the certificate's SANs: that
+// of the advertised address, none for an unspecified one.
+func advertisedHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return host
+}
