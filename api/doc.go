@@ -57,4 +57,25 @@
 // Names match [A-Za-z0-9_.-]{1,80} and are not "." or "..". Identities are
 // "h1:" + base64url (no padding) of the SHA-256 of the certificate's
 // SubjectPublicKeyInfo. Request bodies are limited to 1 MiB.
+//
+// # Client
+//
+// A Client talks to the nodes of one cluster. It authenticates with an
+// APIKey, from which it derives a self-signed client certificate (renewed
+// before it expires), or with a certificate of its own in Config.TLS.
+// Methods of Client use the KES-compatible routes in the caller's own
+// enclave; Client.Enclave returns an Enclave whose methods use the native
+// routes of a named enclave.
+//
+// A request goes to the endpoint that answered last. If it cannot be
+// delivered (refused connection, failed TLS handshake, reset, no answer
+// within Config.Timeout) or the answer is 503, it is sent again to the next
+// endpoint; any other answer, 4xx or 5xx, is final. (A write that timed
+// out may have been applied before it is retried elsewhere: a retried create
+// then answers "exists".) An error answer is returned as an *Error, which
+// errors.Is compares with the sentinel errors of this package.
+//
+// Plaintexts and data keys pass through the client's buffers; it clears
+// those it owns once the answer is decoded. The byte slices it returns
+// belong to the caller, who should clear them when done.
 package api

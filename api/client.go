@@ -1,0 +1,365 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// DefaultTimeout bounds one attempt of a request when Config.Timeout is 0.
+	DefaultTimeout = 30 * time.Second
+
+	// maxResponseSize bounds the body of any answer the client reads.
+	maxResponseSize = 8 << 20
+	// maxErrorMessage bounds the text of a non-JSON error answer.
+	maxErrorMessage = 256
+	// certRenewBefore is how long before its expiry a certificate derived
+	// from an API key is replaced by a fresh one.
+	certRenewBefore = 24 * time.Hour
+)
+
+// ErrResponseTooLarge is returned (wrapped) when a server answers with a
+// body larger than the client reads.
+var ErrResponseTooLarge = errors.New("response too large")
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are the servers, as "https://host:port" ("host:port" gets
+	// https://). A request tries them in order, starting at the last one
+	// that answered, and moves on after a transport error (refused
+	// connection, failed TLS handshake, reset, timeout before an answer) or
+	// a 503 answer. Any other answer, 4xx or 5xx, is final.
+	Endpoints []string
+
+	// APIKey, if set, is the client's identity: the client presents a
+	// self-signed certificate derived from it. It is ignored if TLS has
+	// certificates of its own.
+	APIKey *APIKey
+
+	// TLS, if set, gives full control of TLS (client certificate, RootCAs).
+	// It is cloned; RootCAs and InsecureSkipVerify below are then ignored.
+	TLS *tls.Config
+
+	// RootCAs verifies the servers' certificates when TLS is nil. If nil,
+	// the system pool is used.
+	RootCAs *x509.CertPool
+
+	// InsecureSkipVerify accepts any server certificate when TLS is nil.
+	// For development only.
+	InsecureSkipVerify bool
+
+	// Timeout bounds each attempt of a request against one endpoint,
+	// answer included; DefaultTimeout if 0. A deadline of the request's
+	// context bounds the request as a whole.
+	Timeout time.Duration
+}
+
+// Client talks to a minkms cluster. Its methods act in the caller's own
+// enclave with the KES-compatible routes; Enclave returns a handle for the
+// native routes of a named enclave. A Client is safe for concurrent use.
+type Client struct {
+	endpoints []string
+	http      *http.Client
+	timeout   time.Duration
+	last      atomic.Int64 // index of the endpoint that answered last
+}
+
+// NewClient returns a Client for cfg. It fails if cfg names no endpoint or
+// an endpoint is not an http(s) URL, or if no client certificate can be
+// derived from the API key.
+func NewClient(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("api: no endpoint")
+	}
+	endpoints := make([]string, 0, len(cfg.Endpoints))
+	for _, e := range cfg.Endpoints {
+		u, err := normalizeEndpoint(e)
+		if err != nil {
+			return nil, err
+		}
+		endpoints = append(endpoints, u)
+	}
+	tlsConfig, err := clientTLSConfig(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Client{
+		endpoints: endpoints,
+		http:      &http.Client{Transport: transport},
+		timeout:   timeout,
+	}, nil
+}
+
+// Endpoints returns the client's endpoints, normalized.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+// CloseIdleConnections closes the connections the client keeps open for
+// reuse. The client stays usable.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+func normalizeEndpoint(e string) (string, error) {
+	s := strings.TrimSpace(e)
+	if s == "" {
+		return "", errors.New("api: empty endpoint")
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("api: endpoint %q: %w", e, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", fmt.Errorf("api: endpoint %q: scheme %q is not https", e, u.Scheme)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("api: endpoint %q: no host", e)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("api: endpoint %q: want scheme://host:port only", e)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func clientTLSConfig(cfg *Config) (*tls.Config, error) {
+	var conf *tls.Config
+	if cfg.TLS != nil {
+		conf = cfg.TLS.Clone()
+	} else {
+		conf = &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			RootCAs:            cfg.RootCAs,
+			InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // the caller asked for it
+		}
+	}
+	if cfg.APIKey != nil && len(conf.Certificates) == 0 && conf.GetClientCertificate == nil {
+		src, err := newCertSource(cfg.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		conf.GetClientCertificate = src.get
+	}
+	return conf, nil
+}
+
+// certSource hands out the certificate derived from an API key and derives
+// a fresh one shortly before it expires, so a long-lived client keeps
+// working.
+type certSource struct {
+	key  *APIKey
+	mu   sync.Mutex
+	cert *tls.Certificate
+}
+
+func newCertSource(k *APIKey) (*certSource, error) {
+	cert, err := k.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	return &certSource{key: k, cert: &cert}, nil
+}
+
+func (s *certSource) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Until(s.cert.Leaf.NotAfter) < certRenewBefore {
+		cert, err := s.key.Certificate()
+		if err != nil {
+			return nil, err
+		}
+		s.cert = &cert
+	}
+	return s.cert, nil
+}
+
+// request is one API call: a method, an escaped path with query, and an
+// optional JSON body that can be sent again to another endpoint.
+type request struct {
+	method string
+	path   string
+	body   []byte
+}
+
+// do sends r, failing over between endpoints, and decodes a 2xx answer
+// into out (if not nil). A non-2xx answer is returned as an *Error.
+// Bodies may hold secrets (plaintexts, data keys), so do zeroes both the
+// request body and the raw answer once they are no longer needed.
+func (c *Client) do(ctx context.Context, r request, out any) error {
+	defer clear(r.body)
+	status, body, err := c.send(ctx, r)
+	defer clear(body)
+	if err != nil {
+		return err
+	}
+	if status < 200 || status > 299 {
+		return decodeError(status, body)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("api: %s %s: decode answer: %w", r.method, routeOf(r.path), err)
+	}
+	return nil
+}
+
+// send tries the endpoints in turn, starting at the last good one, and
+// returns the first final answer.
+func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
+	n := len(c.endpoints)
+	start := int(c.last.Load())
+	var errs []error
+	for i := range n {
+		idx := (start + i) % n
+		status, body, err := c.attempt(ctx, c.endpoints[idx], r)
+		if err != nil {
+			if ctx.Err() != nil {
+				// The caller gave up: no other endpoint will do better.
+				return 0, nil, fmt.Errorf("api: %s %s: %w", r.method, routeOf(r.path), err)
+			}
+			var failover *transportError
+			if !errors.As(err, &failover) {
+				return 0, nil, fmt.Errorf("api: %s %s: %w", r.method, routeOf(r.path), err)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if status == http.StatusServiceUnavailable && i < n-1 {
+			errs = append(errs, fmt.Errorf("%s: %w", c.endpoints[idx], decodeError(status, body)))
+			clear(body)
+			continue
+		}
+		c.last.Store(int64(idx))
+		return status, body, nil
+	}
+	return 0, nil, fmt.Errorf("api: %s %s: no endpoint answered: %w", r.method, routeOf(r.path), errors.Join(errs...))
+}
+
+// transportError is a failure before any answer arrived: the request may
+// be tried at another endpoint.
+type transportError struct {
+	endpoint string
+	err      error
+}
+
+func (e *transportError) Error() string { return e.endpoint + ": " + e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// attempt sends r to one endpoint and reads the answer, all within the
+// client's per-attempt timeout.
+func (c *Client) attempt(ctx context.Context, endpoint string, r request) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, endpoint+r.path, body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error repeats method and URL, which the caller adds anyway.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return 0, nil, &transportError{endpoint: endpoint, err: err}
+	}
+	defer resp.Body.Close()
+
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
+	if err != nil {
+		clear(data)
+		return 0, nil, fmt.Errorf("%s: read answer: %w", endpoint, err)
+	}
+	if len(data) > maxResponseSize {
+		clear(data)
+		return 0, nil, fmt.Errorf("%s: %w (more than %d bytes)", endpoint, ErrResponseTooLarge, maxResponseSize)
+	}
+	return resp.StatusCode, data, nil
+}
+
+// decodeError turns a non-2xx answer into an *Error. The body is
+// {"message": "..."}; for anything else (a proxy's page, say) a short text
+// body becomes the message, and otherwise the status alone describes it.
+func decodeError(status int, body []byte) error {
+	var resp ErrorResponse
+	if err := json.Unmarshal(body, &resp); err == nil && resp.Message != "" {
+		return &Error{Status: status, Message: resp.Message}
+	}
+	msg := strings.TrimSpace(string(body))
+	if line, _, ok := strings.Cut(msg, "\n"); ok {
+		msg = line
+	}
+	if len(msg) > maxErrorMessage || strings.HasPrefix(msg, "<") || strings.HasPrefix(msg, "{") {
+		msg = ""
+	}
+	return &Error{Status: status, Message: msg}
+}
+
+// routeOf returns the path of an API path with query, for error messages.
+func routeOf(p string) string {
+	route, _, _ := strings.Cut(p, "?")
+	return route
+}
+
+// marshal encodes a request body.
+func marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("api: encode request: %w", err)
+	}
+	return b, nil
+}
+
+// listQuery returns the query of the list routes.
+func listQuery(prefix, continueAt string, limit int) string {
+	q := url.Values{}
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
+	if continueAt != "" {
+		q.Set("continue", continueAt)
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
