@@ -1,0 +1,168 @@
+package main
+
+// The commands in this file need the server package; the rest of the CLI
+// needs only the client SDK.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/minkms/minkms/server"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*cli).serverCommand, (*cli).rootKeyCommand, (*cli).versionCommand)
+}
+
+func (c *cli) serverCommand() *cobra.Command {
+	var (
+		configFile string
+		dev        bool
+		address    string
+		logLevel   string
+		logFormat  string
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a minkms node",
+		Long: `Run a minkms node as its YAML config file describes, until SIGINT or
+SIGTERM; SIGHUP reloads its TLS certificates.
+
+With --dev it runs a throw-away development node instead: a generated CA and
+certificate, a root key in memory only, and a new admin API key, all printed
+at start, and a temporary data directory removed at exit.`,
+		Example: `  minkms server --config /etc/minkms/config.yaml
+  minkms server --dev --address 127.0.0.1:7373`,
+		Args: cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "the node's YAML config file")
+	f.BoolVar(&dev, "dev", false, "run a throw-away development node")
+	f.StringVar(&address, "address", "", "with --dev: the listen address (default 127.0.0.1:7373)")
+	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides the config file)")
+	f.StringVar(&logFormat, "log-format", "", "text or json (overrides the config file)")
+	cmd.MarkFlagsMutuallyExclusive("config", "dev")
+	cmd.MarkFlagsOneRequired("config", "dev")
+
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if address != "" && !dev {
+			return errors.New("--address needs --dev; a node's address is in its config file")
+		}
+		var (
+			cfg  *server.Config
+			info server.DevInfo
+			err  error
+		)
+		if dev {
+			cfg, info, err = server.DevConfig(address)
+			if info.DataDir != "" {
+				defer os.RemoveAll(info.DataDir)
+			}
+		} else {
+			cfg, err = server.LoadConfig(configFile)
+		}
+		if err != nil {
+			return err
+		}
+		if err := applyLogFlags(&cfg.Log, logLevel, logFormat); err != nil {
+			return err
+		}
+		logger := server.NewLogger(c.stderr, cfg.Log)
+		srv, err := server.New(cfg, logger)
+		if err != nil {
+			return err
+		}
+		if dev {
+			if addr := srv.Addr(); addr != "" {
+				info.URL = "https://" + addr
+			}
+			c.printDevInfo(info)
+		}
+		return srv.Run(cmd.Context())
+	}
+	return cmd
+}
+
+// applyLogFlags sets the log level and format from the flags, where given.
+func applyLogFlags(lc *server.LogConfig, level, format string) error {
+	if level != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(level)); err != nil {
+			return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		}
+		lc.Level = l
+	}
+	switch format {
+	case "":
+	case "text", "json":
+		lc.Format = format
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return nil
+}
+
+func (c *cli) printDevInfo(info server.DevInfo) {
+	s := styleFor(c.stdout)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", s.bold("minkms development node"))
+	fmt.Fprintf(&b, "  URL:      %s\n", info.URL)
+	fmt.Fprintf(&b, "  API key:  %s  (cluster admin)\n", info.APIKey)
+	fmt.Fprintf(&b, "  CA file:  %s\n\n", info.CAFile)
+	fmt.Fprintf(&b, "Its state is temporary and gone when it stops. To use it from another shell:\n\n")
+	fmt.Fprintf(&b, "  export %s=%s %s=%s %s=%s\n\n", envServer, info.URL, envAPIKey, info.APIKey, envCACert, info.CAFile)
+	fmt.Fprint(c.stdout, b.String())
+}
+
+func (c *cli) rootKeyCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "root-key",
+		Short: "Create cluster root keys",
+		Long: `The root key seals everything a cluster stores. All nodes of a cluster share
+it; keep it secret and do not lose it: without it, the state cannot be read.`,
+		Example: `  minkms root-key new > /etc/minkms/root.key`,
+	}
+	newCmd := &cobra.Command{
+		Use:   "new",
+		Short: "Print a new random root key",
+		Long: `Print a new random cluster root key, "r1:" followed by 32 random bytes in
+base64url. Give it to every node of a new cluster (root_key.file or
+root_key.env in the config file).`,
+		Example: `  minkms root-key new > /etc/minkms/root.key && chmod 600 /etc/minkms/root.key`,
+		Args:    cobra.NoArgs,
+	}
+	out := jsonFlag(newCmd)
+	newCmd.RunE = func(cmd *cobra.Command, args []string) error {
+		key := server.GenerateRootKey()
+		if out.json {
+			return writeJSON(c.stdout, map[string]string{"root_key": key})
+		}
+		_, err := fmt.Fprintln(c.stdout, key)
+		return err
+	}
+	cmd.AddCommand(newCmd)
+	return cmd
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "version",
+		Short:   "Print the version of minkms",
+		Long:    `Print the version of this minkms binary.`,
+		Example: `  minkms version`,
+		Args:    cobra.NoArgs,
+	}
+	out := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if out.json {
+			return writeJSON(c.stdout, map[string]string{"version": server.Version})
+		}
+		_, err := fmt.Fprintf(c.stdout, "minkms %s\n", server.Version)
+		return err
+	}
+	return cmd
+}
