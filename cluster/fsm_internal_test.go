@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/storage"
@@ -46,5 +47,12 @@ func TestFSMBadCommand(t *testing.T) {
 	}
 	if got := store.AppliedIndex(); got != 5 {
 		t.Errorf("AppliedIndex = %d, want 5 (the readable bad change is consumed)", got)
+	}
+}
+
+func TestHCLogArgsRenderFormats(t *testing.T) {
+	got := hclogArgs([]any{"servers", hclog.Fmt("%+v", []int{1, 2}), "n", 3})
+	if got[1] != "[1 2]" || got[3] != 3 {
+		t.Fatalf("hclogArgs = %#v", got)
 	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -62,7 +63,34 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if a.name != "" {
 		args = append([]any{slog.String("logger", a.name)}, args...)
 	}
-	a.logger.Log(context.Background(), slogLevel(level), msg, args...)
+	a.logger.Log(context.Background(), slogLevel(level), msg, hclogArgs(args)...)
+}
+
+// hclogArgs renders the values that only hclog knows how to print:
+// hclog.Fmt (a format and its arguments) and hclog.Hex/Octal/Binary.
+func hclogArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, v := range args {
+		switch v := v.(type) {
+		case hclog.Format:
+			if len(v) > 0 {
+				if format, ok := v[0].(string); ok {
+					out[i] = fmt.Sprintf(format, v[1:]...)
+					continue
+				}
+			}
+			out[i] = fmt.Sprint([]any(v)...)
+		case hclog.Hex:
+			out[i] = fmt.Sprintf("0x%x", int(v))
+		case hclog.Octal:
+			out[i] = fmt.Sprintf("0%o", int(v))
+		case hclog.Binary:
+			out[i] = fmt.Sprintf("0b%b", int(v))
+		default:
+			out[i] = v
+		}
+	}
+	return out
 }
 
 func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
