@@ -24,7 +24,7 @@ func ExampleNewClient() {
 	roots.AppendCertsFromPEM(caPEM)
 
 	client, err := api.NewClient(api.Config{
-		Endpoints: []string{"https://10.0.0.1:7373", "https://10.0.0.2:7373", "https://10.0.0.3:7373"},
+		Endpoints: []string{"https://kms-1.example.net:7373", "https://kms-2.example.net:7373", "https://kms-3.example.net:7373"},
 		APIKey:    key,
 		RootCAs:   roots,
 	})
