@@ -30,6 +30,8 @@
 //
 //	GET    /v1/health/live, /v1/health/ready      → HealthResponse (no certificate needed)
 //	GET    /v1/metrics                             Prometheus text
+//	GET    /v1/tls/status                          → TLSStatus of the node that answers (cluster admin)
+//	POST   /v1/tls/reload                          → TLSReloadResult (cluster admin)
 //	GET    /v1/enclaves                            ?prefix=&continue=&limit= → ListResponse
 //	PUT    /v1/enclaves/{enclave}                  → EnclaveInfo (cluster admin)
 //	GET    /v1/enclaves/{enclave}                  → EnclaveInfo

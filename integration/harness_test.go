@@ -91,7 +91,7 @@ type NodeOptions struct {
 func MustNewNode(tb testing.TB, opts NodeOptions) *Node {
 	tb.Helper()
 	dir := tb.TempDir()
-	pki, err := tlsmgr.WriteDevPKI(filepath.Join(dir, "certs"), []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	pki, err := tlsmgr.WriteDevPKI(filepath.Join(dir, "certs"), []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
 	if err != nil {
 		tb.Fatalf("writing PKI: %v", err)
 	}

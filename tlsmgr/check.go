@@ -96,7 +96,7 @@ func Check(cfg CheckConfig) []Finding {
 		}
 		left := c.expiry.Sub(now)
 		exp := Finding{OK: true, File: p.Cert, What: "expiry",
-			Detail: fmt.Sprintf("effective expiry %s (in %s)", formatTime(c.expiry), formatLeft(left))}
+			Detail: fmt.Sprintf("effective expiry %s (in %s)", formatTime(c.expiry), formatLeftLong(left))}
 		if left <= warnBefore {
 			exp.OK, exp.Detail = false, expiresMessage(p.Cert, left)
 		}

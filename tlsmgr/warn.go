@@ -94,3 +94,16 @@ func (m *Manager) logCAFailure(err error) {
 	}
 	m.log.Warn(fmt.Sprintf("Rejected CA certificates %s: %v", v.File, v.Err), attrs...)
 }
+
+// formatLeft's words are promised in the warning; for the long spans that
+// `minkms cert check` shows, days read better: "89d 23h" rather than "2159h".
+func formatLeftLong(d time.Duration) string {
+	if d < 72*time.Hour {
+		return formatLeft(d)
+	}
+	days, hours := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	if hours == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd %dh", days, hours)
+}
