@@ -170,6 +170,23 @@ func TestSingleNode(t *testing.T) {
 			t.Errorf("ApplyCommand(type 9) = %v, want ErrCommand", err)
 		}
 	})
+	t.Run("InvalidForwardedChange", func(t *testing.T) {
+		// A forwarded command that decodes but is not a valid change is
+		// refused before it reaches the log.
+		cmd, err := cluster.EncodeCommand(cluster.Command{Type: cluster.CommandChange, Change: storage.Change{
+			Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "a//b", Name: "x", Value: []byte("v")}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := n.Stats().LastIndex
+		if err := n.ApplyCommand(context.Background(), cmd); !errors.Is(err, storage.ErrInvalid) {
+			t.Fatalf("ApplyCommand(invalid change) = %v, want ErrInvalid", err)
+		}
+		if got := n.Stats().LastIndex; got != before {
+			t.Errorf("an invalid forwarded change reached the log: last index %d -> %d", before, got)
+		}
+	})
 	t.Run("RaftLogsToSlog", func(t *testing.T) {
 		if !logs.has("Raft leader elected") || !logs.has("entering leader state") {
 			t.Errorf("raft's log output did not reach the slog logger: %q", logs.msgs)

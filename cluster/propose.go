@@ -54,10 +54,18 @@ func (n *Node) Propose(ctx context.Context, c storage.Change) error {
 }
 
 // ApplyCommand commits an encoded command, such as one a follower forwarded,
-// and returns the FSM's answer like Propose. It is refused with ErrNoLeader
-// if this node is not the leader: forwarded commands are not forwarded again.
+// and returns the FSM's answer like Propose. A command that does not decode
+// is refused with an error wrapping ErrCommand, a change that is not well
+// formed with one wrapping storage.ErrInvalid, both before raft, so that the
+// log only holds what Propose itself would have committed. It is refused
+// with ErrNoLeader if this node is not the leader: forwarded commands are
+// not forwarded again.
 func (n *Node) ApplyCommand(ctx context.Context, cmd []byte) error {
-	if _, err := DecodeCommand(cmd); err != nil {
+	c, err := DecodeCommand(cmd)
+	if err != nil {
+		return fmt.Errorf("apply command: %w", err)
+	}
+	if err := c.Change.Validate(); err != nil {
 		return fmt.Errorf("apply command: %w", err)
 	}
 	if !n.IsLeader() {

@@ -76,12 +76,14 @@ func (s *Service) createKey(ctx context.Context, c Caller, enclave, name string,
 		Versions: []keyVersion{{Version: 1, Algorithm: alg, Key: key, CreatedAt: s.now().UTC(), CreatedBy: c.Identity}},
 		Next:     2,
 	}
+	m := put(keysBucket(enclave), name, ring)
+	defer clear(m.Value) // the key material, base64 in JSON
 	err := s.propose(ctx, Change{
 		Require: []Condition{
 			{Kind: MustExist, Bucket: enclavesBucket, Name: enclave},
 			{Kind: MustNotExist, Bucket: keysBucket(enclave), Name: name},
 		},
-		Apply: []Mutation{put(keysBucket(enclave), name, ring)},
+		Apply: []Mutation{m},
 	}, enclaveErr(c), ErrKeyExists)
 	if err != nil {
 		return KeyInfo{}, err
@@ -100,6 +102,7 @@ func (s *Service) readRing(ctx context.Context, enclave, name string) (*keyRing,
 		return nil, 0, stateErr("reading key", err)
 	}
 	ring, err := decodeKeyRing(e.Value)
+	clear(e.Value) // the key material, base64 in JSON
 	if err != nil {
 		return nil, 0, stateErr("reading key", err)
 	}
@@ -126,15 +129,22 @@ func (s *Service) updateRing(ctx context.Context, enclave, name string, edit fun
 			Require: []Condition{{Kind: AtRevision, Bucket: keysBucket(enclave), Name: name, Revision: rev}},
 			Apply:   muts,
 		}, errConflict)
+		for _, m := range muts {
+			clear(m.Value) // the key ring with its material, base64 in JSON
+		}
 		if err != errConflict {
 			return info, err
 		}
 	}
-	return KeyInfo{}, fmt.Errorf("updating key %q: %w: the key changed %d times while updating it", name, ErrNoLeader, rotateAttempts)
+	return KeyInfo{}, fmt.Errorf("updating key %q: %w (%d attempts)", name, errKeyBusy, rotateAttempts)
 }
 
 // errConflict marks a revision that moved under an update.
 var errConflict = fmt.Errorf("conflict")
+
+// errKeyBusy is the answer when other changes of a key kept winning over an
+// update: the cluster is fine, the caller should retry.
+var errKeyBusy = &Error{Unavailable, "the key was changed by other requests at the same time: try again"}
 
 // RotateKey adds a new version with fresh key material and the algorithm of
 // the newest one. The new version encrypts from now on; the older ones keep

@@ -6,11 +6,14 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/kms/kmstest"
 )
 
 func TestKeyLifecycle(t *testing.T) {
@@ -352,4 +355,124 @@ func TestHMAC(t *testing.T) {
 			t.Fatal("HMAC did not change with the key version")
 		}
 	})
+}
+
+// keyBufferSpy is a kms.Reader and kms.Proposer over a kmstest.State that
+// keeps every key-ring buffer kms reads from or hands to the state, so that
+// a test can check that kms zeroed them once done.
+type keyBufferSpy struct {
+	*kmstest.State
+	mu   sync.Mutex
+	bufs [][]byte
+}
+
+func (s *keyBufferSpy) keep(bucket string, b []byte) {
+	if strings.HasSuffix(bucket, "/keys") {
+		s.mu.Lock()
+		s.bufs = append(s.bufs, b)
+		s.mu.Unlock()
+	}
+}
+
+func (s *keyBufferSpy) Get(ctx context.Context, bucket, name string) (kms.Entry, error) {
+	e, err := s.State.Get(ctx, bucket, name)
+	s.keep(bucket, e.Value)
+	return e, err
+}
+
+func (s *keyBufferSpy) Propose(ctx context.Context, c kms.Change) error {
+	for _, m := range c.Apply {
+		s.keep(m.Bucket, m.Value)
+	}
+	return s.State.Propose(ctx, c)
+}
+
+func TestKeyMaterialBuffersZeroed(t *testing.T) {
+	ctx := context.Background()
+	spy := &keyBufferSpy{State: kmstest.NewState()}
+	admin := MustIdentity(t, "root")
+	svc := kms.New(spy, spy, kms.Options{Admins: []kms.Identity{admin}})
+	if err := svc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := MustCaller(t, svc, admin)
+
+	imported := bytes.Repeat([]byte{0x5a}, kms.KeySize)
+	steps := map[string]func() error{
+		"create": func() error { _, err := svc.CreateKey(ctx, c, "default", "k", kms.AES256); return err },
+		"import": func() error { _, err := svc.ImportKey(ctx, c, "default", "i", kms.ChaCha20, imported); return err },
+		"rotate": func() error { _, err := svc.RotateKey(ctx, c, "default", "k"); return err },
+		"encrypt and decrypt": func() error {
+			ct, err := svc.Encrypt(ctx, c, "default", "k", []byte("x"), nil)
+			if err == nil {
+				_, err = svc.Decrypt(ctx, c, "default", "k", ct, nil)
+			}
+			return err
+		},
+		"hmac":           func() error { _, err := svc.HMAC(ctx, c, "default", "k", []byte("m")); return err },
+		"describe":       func() error { _, err := svc.DescribeKey(ctx, c, "default", "k"); return err },
+		"delete version": func() error { return svc.DeleteKeyVersion(ctx, c, "default", "k", 1) },
+	}
+	for _, name := range []string{"create", "import", "rotate", "encrypt and decrypt", "hmac", "describe", "delete version"} {
+		t.Run(name, func(t *testing.T) {
+			spy.mu.Lock()
+			spy.bufs = nil
+			spy.mu.Unlock()
+			if err := steps[name](); err != nil {
+				t.Fatal(err)
+			}
+			spy.mu.Lock()
+			defer spy.mu.Unlock()
+			if len(spy.bufs) == 0 {
+				t.Fatal("no key ring buffer went through the state; the check proves nothing")
+			}
+			for i, b := range spy.bufs {
+				if len(b) == 0 || bytes.Count(b, []byte{0}) != len(b) {
+					t.Errorf("key ring buffer %d of %d not zeroed: %q", i+1, len(spy.bufs), truncated(b))
+				}
+			}
+		})
+	}
+	if !bytes.Equal(imported, bytes.Repeat([]byte{0x5a}, kms.KeySize)) {
+		t.Error("ImportKey changed the caller's key")
+	}
+}
+
+func truncated(b []byte) []byte {
+	if len(b) > 40 {
+		return b[:40]
+	}
+	return b
+}
+
+// busyRing is a Proposer whose key-ring updates always lose to another one.
+type busyRing struct{ *kmstest.State }
+
+func (b busyRing) Propose(ctx context.Context, c kms.Change) error {
+	for i, r := range c.Require {
+		if r.Kind == kms.AtRevision {
+			return &kms.ConditionError{Index: i}
+		}
+	}
+	return b.State.Propose(ctx, c)
+}
+
+func TestRotateKeyBusy(t *testing.T) {
+	ctx := context.Background()
+	st := kmstest.NewState()
+	admin := MustIdentity(t, "root")
+	svc := kms.New(st, busyRing{st}, kms.Options{Admins: []kms.Identity{admin}})
+	if err := svc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := MustCaller(t, svc, admin)
+	if _, err := svc.CreateKey(ctx, c, "default", "k", kms.AES256); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.RotateKey(ctx, c, "default", "k")
+	wantCode(t, err, kms.Unavailable)
+	// The cluster has a leader; saying otherwise sends operators the wrong way.
+	if errors.Is(err, kms.ErrNoLeader) || strings.Contains(kms.Message(err), "leader") {
+		t.Errorf("RotateKey under contention = %q, want a message about the key, not the leader", kms.Message(err))
+	}
 }

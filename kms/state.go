@@ -26,7 +26,8 @@ type Entry struct {
 // Reader is a read view of the state.
 type Reader interface {
 	// Get returns the entry name of bucket. If there is no such entry, it
-	// returns an error that wraps ErrNotExist.
+	// returns an error that wraps ErrNotExist. The Value is the caller's:
+	// kms zeroes those that hold key material.
 	Get(ctx context.Context, bucket, name string) (Entry, error)
 
 	// List returns up to limit names of bucket, in ascending order, that
@@ -41,7 +42,8 @@ type Proposer interface {
 	// when it is applied to the local state, so that a following Get sees
 	// it. If a precondition fails, nothing is applied and it returns a
 	// *ConditionError. If no leader can be reached it returns an error that
-	// wraps ErrUnavailable.
+	// wraps ErrUnavailable. It keeps no reference to the values of c once
+	// it returns: kms zeroes those that hold key material.
 	Propose(ctx context.Context, c Change) error
 }
 

@@ -58,8 +58,9 @@ type Mutation struct {
 }
 
 // Validate reports whether c is well formed: known kinds, valid bucket paths
-// and entry names, a value for every Put. It returns an error wrapping
-// ErrInvalid otherwise. Apply rejects a change that does not validate.
+// and entry names of at most MaxPathLen bytes, a value for every Put. It
+// returns an error wrapping ErrInvalid otherwise. Apply rejects a change that
+// does not validate.
 func (c Change) Validate() error {
 	for i, r := range c.Require {
 		switch r.Kind {
@@ -96,11 +97,20 @@ func (c Change) Validate() error {
 	return nil
 }
 
+// MaxPathLen is the longest bucket path and the longest entry name, in bytes.
+// bbolt refuses longer keys with a write error, which the FSM would have to
+// treat as fatal on every node and at every replay; refusing them here makes
+// such a change an ordinary invalid one.
+const MaxPathLen = 1024
+
 // validBucket accepts a path of non-empty names joined with "/" that contains
 // no NUL byte (NUL separates bucket and name in the associated data).
 func validBucket(bucket string) error {
 	if bucket == "" {
 		return fmt.Errorf("%w: empty bucket path", ErrInvalid)
+	}
+	if len(bucket) > MaxPathLen {
+		return fmt.Errorf("%w: bucket path of %d bytes, more than %d", ErrInvalid, len(bucket), MaxPathLen)
 	}
 	if strings.IndexByte(bucket, 0) >= 0 {
 		return fmt.Errorf("%w: bucket path %q contains a NUL byte", ErrInvalid, bucket)
@@ -119,6 +129,9 @@ func validEntry(bucket, name string) error {
 	}
 	if name == "" {
 		return fmt.Errorf("%w: empty entry name in bucket %q", ErrInvalid, bucket)
+	}
+	if len(name) > MaxPathLen {
+		return fmt.Errorf("%w: entry name of %d bytes in bucket %q, more than %d", ErrInvalid, len(name), bucket, MaxPathLen)
 	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return fmt.Errorf("%w: entry name %q contains a NUL byte", ErrInvalid, name)

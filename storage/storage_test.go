@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -292,6 +293,10 @@ func TestApplyInvalid(t *testing.T) {
 		{"EmptyName", storage.Change{Apply: []storage.Mutation{{Kind: storage.Delete, Bucket: "b"}}}},
 		{"NULName", storage.Change{Apply: []storage.Mutation{{Kind: storage.Delete, Bucket: "b", Name: "n\x00"}}}},
 		{"PutNoValue", storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: "n"}}}},
+		// Longer than bbolt's key limit: a write error, fatal to the FSM, unless refused as invalid.
+		{"PutLongName", storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}}}},
+		{"PutLongBucket", storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: strings.Repeat("b", 40000), Name: "n", Value: []byte("v")}}}},
+		{"ConditionLongName", storage.Change{Require: []storage.Condition{{Kind: storage.MustExist, Bucket: "b", Name: strings.Repeat("n", storage.MaxPathLen+1)}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
