@@ -58,7 +58,12 @@ func ParseAPIKey(s string) (*APIKey, error) {
 	if !ok {
 		return nil, fmt.Errorf("api: %w: it does not start with %q", ErrInvalidAPIKey, apiKeyPrefix)
 	}
-	seed, err := base64.RawURLEncoding.DecodeString(rest)
+	// Strict: one text per key, as String writes it (no stray bits in the
+	// last character, no line breaks, which the lenient decoder skips).
+	if strings.ContainsAny(rest, "\r\n") {
+		return nil, fmt.Errorf("api: %w: it is not unpadded base64url after %q", ErrInvalidAPIKey, apiKeyPrefix)
+	}
+	seed, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w: it is not unpadded base64url after %q", ErrInvalidAPIKey, apiKeyPrefix)
 	}

@@ -114,6 +114,8 @@ func TestParseAPIKeyErrors(t *testing.T) {
 		{"RootKey", "r1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "does not start with"},
 		{"Padded", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "not unpadded base64url"},
 		{"StdBase64", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+/", "not unpadded base64url"},
+		{"StrayBits", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9", "not unpadded base64url"},
+		{"LineBreak", "k1:AAECAwQFBgcICQoLDA0ODxAREhMU\nFRYXGBkaGxwdHh8", "not unpadded base64url"},
 		{"TooShort", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd", "holds 30 bytes, want 32"},
 		{"TooLong", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ", "holds 34 bytes, want 32"},
 	}

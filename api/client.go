@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -41,7 +42,8 @@ type Config struct {
 	// https://). A request tries them in order, starting at the last one
 	// that answered, and moves on after a transport error (refused
 	// connection, failed TLS handshake, reset, timeout before an answer) or
-	// a 503 answer. Any other answer, 4xx or 5xx, is final.
+	// a 503 answer. Any other answer, 4xx or 5xx, is final. Enclave.RotateKey
+	// moves on only if it certainly did not reach the endpoint.
 	Endpoints []string
 
 	// APIKey, if set, is the client's identity: the client presents a
@@ -113,8 +115,14 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		endpoints: endpoints,
-		http:      &http.Client{Transport: transport},
-		timeout:   timeout,
+		http: &http.Client{
+			Transport: transport,
+			// A node never redirects. Following a redirect would send the
+			// body (a plaintext, key material) wherever the answer points,
+			// and a write a second time: a redirect is an error answer.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: timeout,
 	}, nil
 }
 
@@ -206,6 +214,13 @@ type request struct {
 	method string
 	path   string
 	body   []byte
+	// once marks a request that must not be sent twice because doing it
+	// twice does something else than doing it once (rotating a key adds a
+	// version each time): it fails over to the next endpoint only if it
+	// certainly did not reach the first, never after it was sent and never
+	// on a 503, which may answer a change that was applied all the same
+	// (a timeout, a lost leadership).
+	once bool
 }
 
 // do sends r, failing over between endpoints, and decodes a 2xx answer
@@ -249,10 +264,13 @@ func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 			if !errors.As(err, &failover) {
 				return 0, nil, fmt.Errorf("api: %s %s: %w", r.method, routeOf(r.path), err)
 			}
+			if r.once && failover.sent {
+				return 0, nil, fmt.Errorf("api: %s %s: %w (not sent to another endpoint: it may have been applied)", r.method, routeOf(r.path), err)
+			}
 			errs = append(errs, err)
 			continue
 		}
-		if status == http.StatusServiceUnavailable && i < n-1 {
+		if status == http.StatusServiceUnavailable && i < n-1 && !r.once {
 			errs = append(errs, fmt.Errorf("%s: %w", c.endpoints[idx], decodeError(status, body)))
 			clear(body)
 			continue
@@ -268,6 +286,7 @@ func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 type transportError struct {
 	endpoint string
 	err      error
+	sent     bool // the request was written, in full or in part: the server may have acted on it
 }
 
 func (e *transportError) Error() string { return e.endpoint + ": " + e.err.Error() }
@@ -278,6 +297,11 @@ func (e *transportError) Unwrap() error { return e.err }
 func (c *Client) attempt(ctx context.Context, endpoint string, r request) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	var sent atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// Called once writing the request ended, with or without an error.
+		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
+	})
 
 	var body io.Reader
 	if r.body != nil {
@@ -297,7 +321,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, r request) (int, 
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
-		return 0, nil, &transportError{endpoint: endpoint, err: err}
+		return 0, nil, &transportError{endpoint: endpoint, err: err, sent: sent.Load()}
 	}
 	defer resp.Body.Close()
 

@@ -675,6 +675,76 @@ func TestFailover(t *testing.T) {
 			t.Errorf("hits = %d, %d, want 1, 1", hung.Hits(), good.Hits())
 		}
 	})
+	// Rotating twice adds two versions: a rotation that may have reached a
+	// node is never sent to the next one.
+	rotated := func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, `{"version":2}`) }
+	t.Run("RotateNotResentAfterDroppedConnection", func(t *testing.T) {
+		// The node got the request, maybe applied it, then the connection broke.
+		dropped := MustFakeServer(t, key, func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+		good := MustFakeServer(t, key, rotated)
+		c := MustClient(t, key, []*fakeServer{dropped, good}, dropped.URL, good.URL)
+		_, err := c.Enclave("e").RotateKey(MustContext(t), "k")
+		if err == nil || !strings.Contains(err.Error(), "may have been applied") {
+			t.Fatalf("error = %v, want one that says the rotation may have been applied", err)
+		}
+		if dropped.Hits() != 1 || good.Hits() != 0 {
+			t.Errorf("hits = %d, %d, want 1, 0", dropped.Hits(), good.Hits())
+		}
+	})
+	t.Run("RotateNotResentAfterUnavailable", func(t *testing.T) {
+		unavailable := MustFakeServer(t, key, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusServiceUnavailable, `{"message":"request timed out"}`)
+		})
+		good := MustFakeServer(t, key, rotated)
+		c := MustClient(t, key, []*fakeServer{unavailable, good}, unavailable.URL, good.URL)
+		_, err := c.Enclave("e").RotateKey(MustContext(t), "k")
+		if apiErr, ok := errors.AsType[*api.Error](err); !ok || apiErr.Status != http.StatusServiceUnavailable {
+			t.Fatalf("error = %v, want the 503 answer", err)
+		}
+		if good.Hits() != 0 {
+			t.Errorf("second endpoint got %d requests, want 0", good.Hits())
+		}
+	})
+	t.Run("RotateFailsOverWhenNotSent", func(t *testing.T) {
+		untrusted := MustFakeServer(t, key, rotated, withUntrustedCertificate(t))
+		good := MustFakeServer(t, key, rotated)
+		c := MustClient(t, key, []*fakeServer{good}, closedAddress(t), untrusted.URL, good.URL)
+		v, err := c.Enclave("e").RotateKey(MustContext(t), "k")
+		if err != nil || v.Version != 2 {
+			t.Fatalf("RotateKey = %v, %v, want version 2 from the good endpoint", v, err)
+		}
+		if untrusted.Hits() != 0 || good.Hits() != 1 {
+			t.Errorf("hits = %d, %d, want 0, 1", untrusted.Hits(), good.Hits())
+		}
+	})
+	t.Run("DroppedConnectionFailsOver", func(t *testing.T) {
+		// An encryption can be sent again: doing it twice does no harm.
+		dropped := MustFakeServer(t, key, func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+		good := MustFakeServer(t, key, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, `{"ciphertext":"AQ=="}`)
+		})
+		c := MustClient(t, key, []*fakeServer{dropped, good}, dropped.URL, good.URL)
+		if _, err := c.Encrypt(MustContext(t), "k", []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if dropped.Hits() != 1 || good.Hits() != 1 {
+			t.Errorf("hits = %d, %d, want 1, 1", dropped.Hits(), good.Hits())
+		}
+	})
+	t.Run("RedirectNotFollowed", func(t *testing.T) {
+		elsewhere := MustFakeServer(t, key, ok)
+		redirect := MustFakeServer(t, key, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+		})
+		c := MustClient(t, key, []*fakeServer{redirect, elsewhere}, redirect.URL)
+		_, err := c.Encrypt(MustContext(t), "k", []byte("plaintext"), nil)
+		if apiErr, ok := errors.AsType[*api.Error](err); !ok || apiErr.Status != http.StatusTemporaryRedirect {
+			t.Fatalf("error = %v, want the 307 answer as an *api.Error", err)
+		}
+		if elsewhere.Hits() != 0 {
+			t.Errorf("the redirect was followed: the plaintext went elsewhere")
+		}
+	})
 	t.Run("CanceledDoesNotFailOver", func(t *testing.T) {
 		good := MustFakeServer(t, key, ok)
 		c := MustClient(t, key, []*fakeServer{good}, closedAddress(t), good.URL)

@@ -74,8 +74,11 @@
 // within Config.Timeout) or the answer is 503, it is sent again to the next
 // endpoint; any other answer, 4xx or 5xx, is final. (A write that timed
 // out may have been applied before it is retried elsewhere: a retried create
-// then answers "exists".) An error answer is returned as an *Error, which
-// errors.Is compares with the sentinel errors of this package.
+// then answers "exists".) Enclave.RotateKey, which would silently add a
+// second version, is the exception: it moves on only if the request
+// certainly did not reach the endpoint, and never on a 503. An error
+// answer is returned as an *Error, which errors.Is compares with the
+// sentinel errors of this package.
 //
 // Plaintexts and data keys pass through the client's buffers; it clears
 // those it owns once the answer is decoded. The byte slices it returns

@@ -110,10 +110,14 @@ func (e *Enclave) DeleteKey(ctx context.Context, name string) error {
 
 // RotateKey adds a new version to a key, which encrypts from then on; the
 // older versions still decrypt. It returns the new version number. If no
-// key of that name exists, it returns ErrKeyNotFound.
+// key of that name exists, it returns ErrKeyNotFound. A rotation is never
+// sent twice: once it has reached an endpoint, a failure (a dropped
+// connection, a timeout, a 503) is returned rather than tried at the next
+// endpoint, because the key may have been rotated all the same; describe
+// the key to find out.
 func (e *Enclave) RotateKey(ctx context.Context, name string) (*RotateKeyResponse, error) {
 	var v RotateKeyResponse
-	if err := e.c.do(ctx, request{method: http.MethodPost, path: e.keyPath(name) + "/rotate"}, &v); err != nil {
+	if err := e.c.do(ctx, request{method: http.MethodPost, path: e.keyPath(name) + "/rotate", once: true}, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil

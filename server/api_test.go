@@ -159,6 +159,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"EncodedSlashDotDot", http.MethodGet, "/v1/key/describe/..%2Fbad-input", nil, http.StatusBadRequest, "slash"},
 		{"EncodedSlashNative", http.MethodPut, "/v1/enclaves/default%2Fkeys/keys/x", nil, http.StatusBadRequest, "slash"},
 		{"EncodedSpace", http.MethodPut, "/v1/key/create/a%20b", nil, http.StatusBadRequest, ""},
+		// The name is "a%41", not "aA": a path is decoded once.
+		{"EncodedPercent", http.MethodPut, "/v1/key/create/a%2541", nil, http.StatusBadRequest, "invalid name"},
+		{"EncodedPercentNative", http.MethodPut, "/v1/enclaves/default/keys/a%2541", nil, http.StatusBadRequest, "invalid name"},
+		{"EncodedPercentDotDot", http.MethodGet, "/v1/key/describe/%252E%252E", nil, http.StatusBadRequest, "invalid name"},
 		{"TooLong", http.MethodPut, "/v1/key/create/" + long, nil, http.StatusBadRequest, ""},
 		{"TooLongNative", http.MethodPut, "/v1/enclaves/default/keys/" + long, nil, http.StatusBadRequest, ""},
 		{"BadEnclave", http.MethodPut, "/v1/enclaves/" + long, nil, http.StatusBadRequest, ""},
@@ -189,6 +193,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 		})
 	}
+	t.Run("EscapedLettersAreTheName", func(t *testing.T) {
+		// %62 is "b": a client may escape what it likes, once.
+		n.MustOK(t, n.admin, http.MethodGet, "/v1/key/describe/%62ad-input", nil, nil)
+		n.MustOK(t, n.admin, http.MethodGet, "/v1/enclaves/default/keys/%62ad-input", nil, nil)
+	})
 	t.Run("KESIgnoresUnknownFields", func(t *testing.T) {
 		var enc api.EncryptKeyResponse
 		n.MustOK(t, n.admin, http.MethodPut, "/v1/key/encrypt/bad-input", []byte(`{"plaintext":"eA==","colour":"red"}`), &enc)

@@ -302,7 +302,16 @@ func (v *validator) has(path ...any) bool {
 	return true
 }
 
-func (v *validator) duration(s string, def time.Duration, path ...any) time.Duration {
+// Lower bounds of durations that would otherwise make a node spin or fail
+// every request: a reload every nanosecond re-reads the files without end.
+const (
+	minReloadInterval = time.Second
+	minRequestTimeout = 100 * time.Millisecond
+)
+
+// duration parses the duration at path: def if s is empty, an error if it
+// is not positive or below min (if min > 0).
+func (v *validator) duration(s string, def, min time.Duration, path ...any) time.Duration {
 	if s == "" {
 		return def
 	}
@@ -313,6 +322,10 @@ func (v *validator) duration(s string, def time.Duration, path ...any) time.Dura
 	}
 	if d <= 0 {
 		v.errorf(path, "must be positive, not %s", s)
+		return def
+	}
+	if d < min {
+		v.errorf(path, "%s is too short: use at least %s", s, min)
 		return def
 	}
 	return d
@@ -359,7 +372,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 	v.tls(fc, cfg)
 	v.cluster(fc, cfg)
 	v.log(fc, cfg)
-	cfg.Limits.RequestTimeout = v.duration(fc.Limits.RequestTimeout, DefaultRequestTimeout, "limits", "request_timeout")
+	cfg.Limits.RequestTimeout = v.duration(fc.Limits.RequestTimeout, DefaultRequestTimeout, minRequestTimeout, "limits", "request_timeout")
 	return cfg
 }
 
@@ -404,8 +417,8 @@ func (v *validator) tls(fc *fileConfig, cfg *Config) {
 	if t.CA == "" {
 		v.errorf([]any{"tls", "ca"}, "missing: the CA bundle (a file or directory) that node certificates and peers are verified against")
 	}
-	cfg.TLS.ReloadInterval = v.duration(t.ReloadInterval, DefaultReloadInterval, "tls", "reload_interval")
-	cfg.TLS.WarnBefore = v.duration(t.WarnBefore, DefaultWarnBefore, "tls", "warn_before")
+	cfg.TLS.ReloadInterval = v.duration(t.ReloadInterval, DefaultReloadInterval, minReloadInterval, "tls", "reload_interval")
+	cfg.TLS.WarnBefore = v.duration(t.WarnBefore, DefaultWarnBefore, 0, "tls", "warn_before")
 }
 
 // nodeIDPattern is what raft and the status API accept as a node id.

@@ -23,10 +23,10 @@
 //
 // # A request
 //
-// A request passes, in order: a request id and panic recovery (a panic is
-// a 500 "internal error", logged with its stack, never a dead node); the
-// metrics (counted by route pattern, never by raw path) and the access log;
-// a check of the raw path that refuses encoded slashes before routing; the
+// A request passes, in order: a request id; the metrics (counted by route
+// pattern, never by raw path) and the access log; panic recovery (a panic
+// is a 500 "internal error", logged with its stack, counted and
+// access-logged as such, never a dead node); a check of the raw path that refuses encoded slashes before routing; the
 // 1 MiB body limit (413); the chi router; a per-route timeout; the
 // validation of every name in the path (400); authentication (the identity
 // is the hash of the client certificate's public key: none is 401, an

@@ -39,12 +39,13 @@ func (h *handler) handle(f apiFunc) http.HandlerFunc {
 }
 
 // routes builds the router of the client API. Order matters: request id
-// and panic recovery first, metrics and access log around everything, the
-// encoded-slash check before routing; then, per route, name validation
-// before authentication before the handler.
+// first, metrics and access log around everything else, panic recovery
+// inside them (so that a panic is counted and logged as the 500 it
+// answers), the encoded-slash check before routing; then, per route, name
+// validation before authentication before the handler.
 func (h *handler) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(withRequestInfo, h.recoverPanics, h.metrics.middleware, h.accessLog, h.rejectEncodedSlash, h.limitBody)
+	r.Use(withRequestInfo, h.metrics.middleware, h.accessLog, h.recoverPanics, h.rejectEncodedSlash, h.limitBody)
 	r.NotFound(h.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	r.MethodNotAllowed(h.handle(func(http.ResponseWriter, *http.Request) error { return errMethod }))
 
@@ -85,34 +86,45 @@ func (h *handler) routes() http.Handler {
 	})
 
 	// Native routes: an explicit enclave, 409 for conflicts, strict bodies.
+	// The middleware of a sub-router runs before it routes, when the path
+	// parameters are not known yet: validateParams and authenticate go in a
+	// group, whose middleware runs per route, after routing, as above.
 	r.Route("/v1/enclaves", func(r chi.Router) {
-		r.Use(timeout(h.timeout), native, h.validateParams, h.authenticate)
-		r.Get("/", h.handle(h.listEnclaves))
-		putOrPost(r, "/{enclave}", h.createEnclave)
-		r.Get("/{enclave}", h.handle(h.describeEnclave))
-		r.Delete("/{enclave}", h.handle(h.deleteEnclave))
-
-		r.Get("/{enclave}/keys", h.handle(h.listKeys))
-		putOrPost(r, "/{enclave}/keys/{name}", h.createKey)
-		putOrPost(r, "/{enclave}/keys/{name}/import", h.importKey)
-		r.Get("/{enclave}/keys/{name}", h.handle(h.describeKey))
-		r.Delete("/{enclave}/keys/{name}", h.handle(h.deleteKey))
-		putOrPost(r, "/{enclave}/keys/{name}/rotate", h.rotateKey)
-		r.Delete("/{enclave}/keys/{name}/versions/{version}", h.handle(h.deleteKeyVersion))
-		putOrPost(r, "/{enclave}/keys/{name}/generate", h.generateKey)
-		putOrPost(r, "/{enclave}/keys/{name}/encrypt", h.encrypt)
-		putOrPost(r, "/{enclave}/keys/{name}/decrypt", h.decrypt)
-		putOrPost(r, "/{enclave}/keys/{name}/hmac", h.hmac)
-
-		r.Get("/{enclave}/identities", h.handle(h.listIdentities))
-		putOrPost(r, "/{enclave}/identities/{identity}", h.createIdentity)
-		r.Get("/{enclave}/identities/{identity}", h.handle(h.describeIdentity))
-		r.Delete("/{enclave}/identities/{identity}", h.handle(h.deleteIdentity))
-
-		r.Get("/{enclave}/policies", h.handle(h.listPolicies))
-		putOrPost(r, "/{enclave}/policies/{name}", h.createPolicy)
-		r.Get("/{enclave}/policies/{name}", h.handle(h.describePolicy))
-		r.Delete("/{enclave}/policies/{name}", h.handle(h.deletePolicy))
+		r.Use(timeout(h.timeout), native)
+		r.Group(func(r chi.Router) {
+			r.Use(h.validateParams, h.authenticate)
+			h.nativeRoutes(r, putOrPost)
+		})
 	})
 	return r
+}
+
+// nativeRoutes registers the routes under /v1/enclaves.
+func (h *handler) nativeRoutes(r chi.Router, putOrPost func(chi.Router, string, apiFunc)) {
+	r.Get("/", h.handle(h.listEnclaves))
+	putOrPost(r, "/{enclave}", h.createEnclave)
+	r.Get("/{enclave}", h.handle(h.describeEnclave))
+	r.Delete("/{enclave}", h.handle(h.deleteEnclave))
+
+	r.Get("/{enclave}/keys", h.handle(h.listKeys))
+	putOrPost(r, "/{enclave}/keys/{name}", h.createKey)
+	putOrPost(r, "/{enclave}/keys/{name}/import", h.importKey)
+	r.Get("/{enclave}/keys/{name}", h.handle(h.describeKey))
+	r.Delete("/{enclave}/keys/{name}", h.handle(h.deleteKey))
+	putOrPost(r, "/{enclave}/keys/{name}/rotate", h.rotateKey)
+	r.Delete("/{enclave}/keys/{name}/versions/{version}", h.handle(h.deleteKeyVersion))
+	putOrPost(r, "/{enclave}/keys/{name}/generate", h.generateKey)
+	putOrPost(r, "/{enclave}/keys/{name}/encrypt", h.encrypt)
+	putOrPost(r, "/{enclave}/keys/{name}/decrypt", h.decrypt)
+	putOrPost(r, "/{enclave}/keys/{name}/hmac", h.hmac)
+
+	r.Get("/{enclave}/identities", h.handle(h.listIdentities))
+	putOrPost(r, "/{enclave}/identities/{identity}", h.createIdentity)
+	r.Get("/{enclave}/identities/{identity}", h.handle(h.describeIdentity))
+	r.Delete("/{enclave}/identities/{identity}", h.handle(h.deleteIdentity))
+
+	r.Get("/{enclave}/policies", h.handle(h.listPolicies))
+	putOrPost(r, "/{enclave}/policies/{name}", h.createPolicy)
+	r.Get("/{enclave}/policies/{name}", h.handle(h.describePolicy))
+	r.Delete("/{enclave}/policies/{name}", h.handle(h.deletePolicy))
 }

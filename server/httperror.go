@@ -70,12 +70,23 @@ func statusOf(err error, native bool) (int, string) {
 // writeError answers err as {"message": ...} with its status. Internal
 // errors are logged in full with the request id; the client sees only
 // "internal error".
+//
+// A server error of a request whose own context ended says so rather than
+// what the layers below made of it ("no leader"): one that ran out of time
+// is 503 "request timed out"; one whose client went away is logged at
+// debug level only, as nobody is left to answer and nothing is broken.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, msg := statusOf(err, isNative(r.Context()))
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
 		level := slog.LevelError
 		if status == http.StatusServiceUnavailable {
 			level = slog.LevelWarn
+		}
+		switch ctxErr := r.Context().Err(); {
+		case errors.Is(ctxErr, context.DeadlineExceeded):
+			status, msg, level = errRequestTimedOut.Status, errRequestTimedOut.Message, slog.LevelWarn
+		case errors.Is(ctxErr, context.Canceled):
+			level = slog.LevelDebug
 		}
 		log.Log(r.Context(), level, "Request failed",
 			slog.String("request_id", requestID(r.Context())),

@@ -198,6 +198,39 @@ func TestSIGHUPReloadsCertificates(t *testing.T) {
 	})
 }
 
+// TestSIGHUPWhileStarting: a SIGHUP that arrives after New and before Run
+// (a node may wait long for a raft leader) neither ends the process, as
+// SIGHUP does by default, nor gets lost: Run reloads on it. No handler of
+// the test's own catches the signal: if the node did not, the test binary
+// would die of it.
+func TestSIGHUPWhileStarting(t *testing.T) {
+	cfg, info, err := server.DevConfig("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(info.DataDir) })
+	var logs syncBuffer
+	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := newNode(srv, cfg, info)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop, n.done = cancel, make(chan error, 1)
+	go func() { n.done <- srv.Run(ctx) }()
+	t.Cleanup(n.Stop)
+	waitFor(t, "the reload of the SIGHUP sent before Run", 10*time.Second, func() bool {
+		return strings.Contains(logs.String(), "TLS certificates reloaded on SIGHUP")
+	})
+}
+
 // syncBuffer is a bytes.Buffer safe for a logger and a test at once.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -194,7 +194,7 @@ func (h *handler) validateParams(next http.Handler) http.Handler {
 		rctx := chi.RouteContext(r.Context())
 		if rctx != nil {
 			for i, k := range rctx.URLParams.Keys {
-				if err := validateParam(k, rctx.URLParams.Values[i]); err != nil {
+				if err := validateParam(r, k, rctx.URLParams.Values[i]); err != nil {
 					writeError(w, r, h.log, err)
 					return
 				}

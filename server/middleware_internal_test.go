@@ -5,13 +5,18 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/minkms/minkms/kms"
 )
@@ -41,6 +46,78 @@ func TestRecoverPanics(t *testing.T) {
 	}
 }
 
+// TestPanicIsCounted: a request whose handler panics is counted in the
+// metrics and access-logged as the 500 it answers, so that an alert on the
+// rate of 5xx sees it.
+func TestPanicIsCounted(t *testing.T) {
+	registry, metrics, err := newRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := &handler{
+		log:      slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		metrics:  metrics,
+		registry: registry,
+		timeout:  time.Second,
+	}
+	mux := h.routes().(*chi.Mux)
+	mux.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/panic", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status = %d, want 500", rec.Code)
+	}
+	if got := requestCount(t, h, "/panic", "500"); got != 1 {
+		t.Errorf("minkms_http_requests_total{route=\"/panic\",code=\"500\"} = %v, want 1", got)
+	}
+	if !strings.Contains(logs.String(), `"msg":"Request"`) || !strings.Contains(logs.String(), `"status":500`) {
+		t.Errorf("the access log has no line for the 500: %s", logs.String())
+	}
+}
+
+// TestErrorOfEndedRequest: the layers below turn an ended context into "no
+// leader"; the client of a request that timed out is told so instead, and
+// a request whose client went away is no warning for the operator.
+func TestErrorOfEndedRequest(t *testing.T) {
+	noLeader := fmt.Errorf("proposing: %w: %w", kms.ErrNoLeader, context.DeadlineExceeded)
+	t.Run("TimedOut", func(t *testing.T) {
+		var logs bytes.Buffer
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequestWithContext(ctx, http.MethodPut, "/v1/key/create/k", nil)
+		writeError(rec, r, slog.New(slog.NewJSONHandler(&logs, nil)), noLeader)
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"request timed out"`) {
+			t.Errorf("answer = %d %s, want 503 request timed out", rec.Code, rec.Body)
+		}
+		if !strings.Contains(logs.String(), `"level":"WARN"`) {
+			t.Errorf("a timed-out request is not logged as a warning: %s", logs.String())
+		}
+	})
+	t.Run("ClientGone", func(t *testing.T) {
+		var logs bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequestWithContext(ctx, http.MethodPut, "/v1/key/create/k", nil)
+		err := fmt.Errorf("proposing: %w: %w", kms.ErrNoLeader, context.Canceled)
+		writeError(rec, r, slog.New(slog.NewJSONHandler(&logs, nil)), err)
+		if logs.Len() != 0 {
+			t.Errorf("a request whose client went away is logged at INFO or above: %s", logs.String())
+		}
+	})
+	t.Run("NoLeader", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPut, "/v1/key/create/k", nil)
+		writeError(rec, r, slog.New(slog.DiscardHandler), fmt.Errorf("proposing: %w", kms.ErrNoLeader))
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), kms.ErrNoLeader.Message) {
+			t.Errorf("answer = %d %s, want 503 %q", rec.Code, rec.Body, kms.ErrNoLeader.Message)
+		}
+	})
+}
+
 func TestStatusOf(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -62,4 +139,28 @@ func TestStatusOf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requestCount returns minkms_http_requests_total of a route and status.
+func requestCount(t *testing.T, h *handler, route, code string) float64 {
+	t.Helper()
+	families, err := h.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "minkms_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route && labels["code"] == code {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -93,3 +93,35 @@ func TestEnclaveFlow(t *testing.T) {
 		t.Errorf("describe a deleted enclave = %d %q, want 404", r.Status, r.Message())
 	}
 }
+
+// TestNativeRoutesCheckInOrder: on the native routes as on the KES ones, an
+// unknown route is 404 and a bad name 400 whoever asks, before the caller
+// is authenticated.
+func TestNativeRoutesCheckInOrder(t *testing.T) {
+	n := MustSharedNode(t)
+	stranger, _ := n.MustClient(t)
+	tests := []struct {
+		name   string
+		client *http.Client
+		method string
+		path   string
+		status int
+	}{
+		{"UnknownRouteNoCertificate", n.anon, http.MethodGet, "/v1/enclaves/default/nothing", http.StatusNotFound},
+		{"UnknownRouteStranger", stranger, http.MethodGet, "/v1/enclaves/default/nothing", http.StatusNotFound},
+		{"MethodNoCertificate", n.anon, http.MethodPatch, "/v1/enclaves/default", http.StatusMethodNotAllowed},
+		{"BadNameStranger", stranger, http.MethodGet, "/v1/enclaves/default/keys/a:b", http.StatusBadRequest},
+		{"BadEnclaveStranger", stranger, http.MethodGet, "/v1/enclaves/%2E%2E/keys", http.StatusBadRequest},
+		{"BadIdentityNoCertificate", n.anon, http.MethodGet, "/v1/enclaves/default/identities/alice", http.StatusBadRequest},
+		{"BadVersionStranger", stranger, http.MethodDelete, "/v1/enclaves/default/keys/k/versions/0", http.StatusBadRequest},
+		{"GoodNameStranger", stranger, http.MethodGet, "/v1/enclaves/default/keys/k", http.StatusForbidden},
+		{"GoodNameNoCertificate", n.anon, http.MethodGet, "/v1/enclaves/default/keys/k", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := n.MustDo(t, tt.client, tt.method, tt.path, nil); r.Status != tt.status {
+				t.Errorf("%s %s = %d %q, want %d", tt.method, tt.path, r.Status, r.Message(), tt.status)
+			}
+		})
+	}
+}

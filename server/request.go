@@ -22,16 +22,28 @@ const maxPrefix = 80
 // param returns the path parameter key, unescaped. validateParams has
 // checked it already.
 func param(r *http.Request, key string) string {
-	v := chi.URLParam(r, key)
-	if u, err := url.PathUnescape(v); err == nil {
-		return u
+	v, err := unescapeParam(r, chi.URLParam(r, key))
+	if err != nil {
+		return chi.URLParam(r, key)
 	}
 	return v
 }
 
+// unescapeParam decodes a path parameter exactly once. chi routes on
+// r.URL.RawPath when the request has one (the path held an escape that is
+// not the default encoding) and on the already decoded r.URL.Path
+// otherwise, so only in the first case is the parameter still escaped.
+// Decoding a decoded one again would turn the name "a%41" into "aA".
+func unescapeParam(r *http.Request, v string) (string, error) {
+	if r.URL.RawPath == "" {
+		return v, nil
+	}
+	return url.PathUnescape(v)
+}
+
 // validateParam checks one path parameter by its role.
-func validateParam(key, raw string) error {
-	v, err := url.PathUnescape(raw)
+func validateParam(r *http.Request, key, raw string) error {
+	v, err := unescapeParam(r, raw)
 	if err != nil {
 		return kms.Invalidf("invalid %s: malformed escape", key)
 	}
@@ -190,6 +202,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	// Two writes, not append(body, '\n'): an append may copy the answer,
+	// which holds plaintexts and data keys, to a buffer nobody clears.
+	w.Write(body)
+	w.Write([]byte{'\n'})
 	clear(body)
 }

@@ -57,6 +57,12 @@ type Server struct {
 	ln    net.Listener
 	http  *http.Server
 
+	// hup receives SIGHUP from New to Close, so that a reload signal sent
+	// while the node starts (waiting for a raft leader may take a while)
+	// or stops does not end the process, whose default for SIGHUP is to
+	// exit. Run reloads the certificates on it.
+	hup chan os.Signal
+
 	initialised atomic.Bool // kms.Init succeeded
 	running     atomic.Bool
 	closeOnce   sync.Once
@@ -69,7 +75,9 @@ type Server struct {
 // and waits for a leader, initialises the key management service, loads
 // the TLS certificates (a node does not start with an invalid one) and
 // binds the client API listener. Run serves it; Close releases it. If New
-// fails, everything it opened is closed again.
+// fails, everything it opened is closed again. From New to Close the
+// process catches SIGHUP, which Run answers with a certificate reload: a
+// SIGHUP sent while the node starts or stops does not end it.
 func New(cfg *Config, logger *slog.Logger) (_ *Server, err error) {
 	if cfg == nil {
 		return nil, errors.New("server: no config")
@@ -80,7 +88,8 @@ func New(cfg *Config, logger *slog.Logger) (_ *Server, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger, started: time.Now()}
+	s := &Server{cfg: cfg, log: logger, started: time.Now(), hup: make(chan os.Signal, 1)}
+	signal.Notify(s.hup, syscall.SIGHUP)
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -222,10 +231,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Error("TLS certificate reloading stopped", slog.Any("error", err))
 		}
 	})
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	wg.Go(func() { s.reloadOnSignal(ctx, hup) })
+	wg.Go(func() { s.reloadOnSignal(ctx, s.hup) })
 
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.ln) }()
@@ -278,6 +284,7 @@ func (s *Server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
 // the state file. It is safe to call more than once and after Run.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		signal.Stop(s.hup)
 		var errs []error
 		if s.http != nil {
 			errs = append(errs, s.http.Close())
