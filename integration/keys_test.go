@@ -229,3 +229,48 @@ func MustAPIKey(tb testing.TB) *api.APIKey {
 	}
 	return k
 }
+
+// TestLostStateFile removes a stopped node's state file: started with the
+// wrong root key, the node still refuses (and seals nothing under it);
+// started with the right one, it rebuilds the state from the raft log.
+func TestLostStateFile(t *testing.T) {
+	n := MustStartNode(t, NodeOptions{})
+	ctx := ctxT(t)
+	c := n.Client(n.AdminKey)
+	if err := c.CreateKey(ctx, "survivor"); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := c.Encrypt(ctx, "survivor", []byte("rebuilt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Stop()
+	state := filepath.Join(n.DataDir, "state.db")
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+
+	rightKey := n.RootKey
+	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(MustNewNode(t, NodeOptions{}).RootKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+	if exited, err := n.Exited(30 * time.Second); !exited || err == nil {
+		t.Fatalf("node without its state file started with the wrong root key (exited %v, %v)", exited, err)
+	}
+	if !strings.Contains(n.Log.String(), "root key does not open the state") {
+		t.Fatalf("log does not say the root key is wrong:\n%s", n.Log.String())
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Fatalf("the refused start created a state file (%v)", err)
+	}
+
+	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(rightKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.MustStart()
+	got, err := n.Client(n.AdminKey).Decrypt(ctx, "survivor", ct, nil)
+	if err != nil || string(got) != "rebuilt" {
+		t.Fatalf("decrypt after rebuilding the state from raft = %q, %v", got, err)
+	}
+}

@@ -35,6 +35,12 @@ func errNotExist(err error) bool { return errors.Is(err, ErrNotExist) }
 // stateErr turns an unexpected error of the state into an application
 // error: ErrNoLeader if the state is unavailable, else ErrInternal. Both
 // keep the cause wrapped for the log.
+// The caller's own context ended: that is no statement about the cluster.
+var (
+	errTimedOut = &Error{Unavailable, "request timed out"}
+	errCanceled = &Error{Unavailable, "request cancelled"}
+)
+
 func stateErr(op string, err error) error {
 	var e *Error
 	switch {
@@ -42,8 +48,10 @@ func stateErr(op string, err error) error {
 		return err
 	case errors.Is(err, ErrUnavailable):
 		return fmt.Errorf("%s: %w: %w", op, ErrNoLeader, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%s: %w: %w", op, ErrNoLeader, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w: %w", op, errTimedOut, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w: %w", op, errCanceled, err)
 	}
 	return fmt.Errorf("%s: %w: %w", op, ErrInternal, err)
 }

@@ -88,6 +88,9 @@ func New(cfg *Config, logger *slog.Logger) (_ *Server, err error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	if len(cfg.Admins) == 0 {
+		logger.Warn("No cluster admins are configured: nobody can create enclaves, identities or policies on this node; name them under admins in the config file")
+	}
 	s := &Server{cfg: cfg, log: logger, started: time.Now(), hup: make(chan os.Signal, 1)}
 	signal.Notify(s.hup, syscall.SIGHUP)
 	defer func() {
@@ -124,6 +127,14 @@ func (s *Server) openState() error {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
+	check, err := storage.RootKeyCheck(key)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRootKey, err)
+	}
+	checked, err := verifyRootKeyCheck(s.cfg.DataDir, check)
+	if err != nil {
+		return err
+	}
 	path := filepath.Join(s.cfg.DataDir, StateFile)
 	s.db, err = storage.Open(path, key, storage.Options{})
 	if errors.Is(err, storage.ErrWrongRootKey) {
@@ -131,6 +142,11 @@ func (s *Server) openState() error {
 	}
 	if err != nil {
 		return fmt.Errorf("opening the state: %w", err)
+	}
+	if !checked {
+		if err := writeRootKeyCheck(s.cfg.DataDir, check); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -93,3 +93,13 @@ func (s *sealer) open(bucket, name string, sealed []byte) ([]byte, error) {
 	}
 	return plaintext, nil
 }
+
+// RootKeyCheck returns the check value of rootKey: the value a state file
+// stores to tell whether it was written under this root key. It reveals
+// nothing of the key, so it may be kept beside the data (the server keeps a
+// copy outside the state file, so that a node whose state file was lost
+// still refuses a wrong root key before it rebuilds the state from raft).
+func RootKeyCheck(rootKey []byte) ([]byte, error) {
+	_, check, err := newSealer(rootKey)
+	return check, err
+}

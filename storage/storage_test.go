@@ -565,3 +565,21 @@ func TestConcurrentAccess(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRootKeyCheck(t *testing.T) {
+	a, err := storage.RootKeyCheck(rootKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := storage.RootKeyCheck(rootKey(1))
+	c, _ := storage.RootKeyCheck(rootKey(2))
+	if !bytes.Equal(a, b) || bytes.Equal(a, c) {
+		t.Fatalf("RootKeyCheck is not a function of the key alone: %x %x %x", a, b, c)
+	}
+	if bytes.Contains(a, rootKey(1)[:8]) {
+		t.Fatal("the check value contains the root key")
+	}
+	if _, err := storage.RootKeyCheck([]byte("short")); !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("RootKeyCheck(short key) = %v, want ErrInvalid", err)
+	}
+}
