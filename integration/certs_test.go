@@ -200,9 +200,11 @@ func TestCertificateRotation(t *testing.T) {
 	certPEM, keyPEM, newSerial := issueNodeCert(t, n)
 	replaceFile(t, n.PKI.Key, keyPEM)
 	replaceFile(t, n.PKI.Cert, certPEM)
+	replaced := time.Now()
 	waitFor(t, 10*time.Second, "the new certificate to be served", func() bool {
 		return servedSerial(t, n).Cmp(newSerial) == 0
 	})
+	t.Logf("new certificate served %v after the files were replaced", time.Since(replaced).Round(time.Millisecond))
 	if servedSerial(t, n).Cmp(oldSerial) == 0 {
 		t.Fatal("old certificate still served")
 	}
