@@ -13,10 +13,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -44,16 +47,16 @@ const maxReadAttempts = 5
 // half-way.
 func readPair(p Pair) (pairFiles, error) {
 	for range maxReadAttempts {
-		c1, err := os.ReadFile(p.Cert)
+		c1, err := readFile(p.Cert)
 		if err != nil {
 			return pairFiles{}, &ValidationError{File: p.Cert, Reason: ReasonCertUnreadable, Err: err}
 		}
-		k1, err := os.ReadFile(p.Key)
+		k1, err := readFile(p.Key)
 		if err != nil {
 			return pairFiles{}, &ValidationError{File: p.Key, Reason: ReasonKeyUnreadable, Err: err}
 		}
-		c2, err1 := os.ReadFile(p.Cert)
-		k2, err2 := os.ReadFile(p.Key)
+		c2, err1 := readFile(p.Cert)
+		k2, err2 := readFile(p.Key)
 		stable := err1 == nil && err2 == nil && bytes.Equal(c1, c2) && subtle.ConstantTimeCompare(k1, k2) == 1
 		clear(k2)
 		if stable {
@@ -62,6 +65,43 @@ func readPair(p Pair) (pairFiles, error) {
 		clear(k1)
 	}
 	return pairFiles{}, invalid(p.Cert, ReasonCertUnreadable, "certificate and key kept changing while being read")
+}
+
+// maxFileSize bounds what is read of one certificate, key or CA file. Real
+// ones are a few KiB (a public CA bundle some hundred); a file that is
+// larger is a mistake, and reading it whole must not exhaust the node.
+const maxFileSize = 4 << 20
+
+// readFile reads the regular file name, up to maxFileSize. It opens the file
+// without blocking and refuses anything but a regular file, so that a FIFO
+// or a device put in the place of a certificate cannot hang a reload (and
+// every later reload, which waits for it). Its errors are *fs.PathError
+// values: "open /etc/minkms/public.crt: no such file or directory".
+func readFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	if fi.Size() > maxFileSize {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("file is larger than %d bytes", maxFileSize)}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err == nil && len(data) > maxFileSize {
+		err = &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("file is larger than %d bytes", maxFileSize)}
+	}
+	if err != nil {
+		clear(data) // it may be a key
+		return nil, err
+	}
+	return data, nil
 }
 
 // caFiles is the content of the CA bundle: one file, or the files of a
@@ -105,7 +145,7 @@ func readCA(path string) (caFiles, error) {
 	h := sha256.New()
 	files := caFiles{isDir: fi.IsDir(), names: names}
 	for _, name := range names {
-		data, err := os.ReadFile(name)
+		data, err := readFile(name)
 		if err != nil {
 			return caFiles{}, &ValidationError{File: name, Reason: ReasonCAUnreadable, Err: err}
 		}

@@ -11,8 +11,16 @@ import (
 // truncated block, text before, between or after the blocks — is an error,
 // so that a half-written file never becomes a silently shorter chain or CA
 // pool. The error says what was wrong and where, never what the bytes were.
-func decodePEM(data []byte) ([]*pem.Block, error) {
+// On error the blocks decoded so far are cleared: they may be a key.
+func decodePEM(data []byte) (_ []*pem.Block, err error) {
 	var blocks []*pem.Block
+	defer func() {
+		if err != nil {
+			for _, b := range blocks {
+				clear(b.Bytes)
+			}
+		}
+	}()
 	rest := data
 	for {
 		trimmed := bytes.TrimLeft(rest, " \t\r\n")

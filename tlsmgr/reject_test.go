@@ -88,6 +88,15 @@ func rejections() []rejection {
 		{"ServerAuthOnly", tlsmgr.ReasonKeyUsage, false, "only server authentication", func(t *testing.T, f *fixture) {
 			f.writePair(t, f.issue(t, testpki.Options{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}))
 		}},
+		{"ClientAuthOnly", tlsmgr.ReasonKeyUsage, false, "only client authentication", func(t *testing.T, f *fixture) {
+			f.writePair(t, f.issue(t, testpki.Options{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}))
+		}},
+		{"HugeCert", tlsmgr.ReasonCertUnreadable, false, "larger than", func(t *testing.T, f *fixture) {
+			l := f.issue(t, testpki.Options{})
+			f.writePair(t, l)
+			huge := bytes.Repeat(l.CertPEM, (5<<20)/len(l.CertPEM)) // a valid chain of 5 MiB
+			mustWriteFile(t, f.pair.Cert, huge)
+		}},
 		{"OtherCA", tlsmgr.ReasonChain, false, "does not verify", func(t *testing.T, f *fixture) {
 			other := testpki.MustCA(t, "other root", f.now)
 			f.writePair(t, other.MustIssue(t, testpki.Options{Now: f.now}))
@@ -330,5 +339,34 @@ func TestCARotationWaitsForTheCertificate(t *testing.T) {
 	}
 	if got := m.Status().CA.Certificates[0].Subject; got != "CN=new root" {
 		t.Errorf("CA subject %q, want the new root", got)
+	}
+}
+
+// TestHostInSANs: the node's advertised host, a name or an IP address, must
+// be a SAN of its kind.
+func TestHostInSANs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		host  string
+		sans  []string
+		allow bool
+	}{
+		{"DNSName", "n1.kms.example", []string{"n1.kms.example"}, true},
+		{"DNSWildcard", "n1.kms.example", []string{"*.kms.example"}, true},
+		{"OtherDNSName", "n1.kms.example", []string{"n2.kms.example", "127.0.0.1"}, false},
+		{"IPv6", "::1", []string{"::1"}, true},
+		{"IPOnlyAsDNSName", "10.0.0.1", []string{"n1.kms.example"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := mustFixture(t)
+			f.writePair(t, f.issue(t, testpki.Options{Hosts: tc.sans}))
+			_, err := tlsmgr.New(func() tlsmgr.Config { c := f.config(); c.Host = tc.host; return c }())
+			if tc.allow && err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if !tc.allow && !errors.Is(err, tlsmgr.ReasonHostMismatch) {
+				t.Fatalf("New: got %v, want %s", err, tlsmgr.ReasonHostMismatch)
+			}
+		})
 	}
 }

@@ -46,17 +46,40 @@ func (m *Manager) Reload(ctx context.Context) ReloadResult {
 		}
 	}
 	res.Rotated = res.Rotated || caChanged
+	var next *snapshot
 	if res.Rotated {
-		m.snap.Store(m.newSnapshot(pairs, ca))
+		next = m.newSnapshot(pairs, ca)
 	}
-
-	m.record(res, caErr, diskDiffers, now)
+	m.record(next, res, caErr, diskDiffers, now)
 	m.logResult(res, caErr, errs, pairs)
 	m.warnExpiry(pairs, now)
 	if res.Rotated {
 		m.notify()
 	}
 	return res
+}
+
+// changedOnDisk reports whether the CA bundle or any pair on disk differs
+// from what is served or cannot be read, that is whether a Reload would do
+// or report anything. It changes nothing and logs nothing.
+func (m *Manager) changedOnDisk() bool {
+	s := m.snap.Load()
+	files, err := readCA(m.cfg.CA)
+	if err != nil || files.hash != s.ca.hash {
+		return true
+	}
+	for i, p := range m.cfg.Certs {
+		f, err := readPair(p)
+		if err != nil {
+			return true
+		}
+		same := sameContent(f.certHash, f.keyHash, s.pairs[i].certHash, s.pairs[i].keyHash)
+		f.clear()
+		if !same {
+			return true
+		}
+	}
+	return false
 }
 
 // checkCA reads the CA bundle and reports whether it differs from the
@@ -135,10 +158,15 @@ func servedChainTo(pairs []*candidate, ca *caBundle, now time.Time) error {
 	return nil
 }
 
-// record updates the bookkeeping behind Status and the metrics.
-func (m *Manager) record(res ReloadResult, caErr error, diskDiffers []bool, now time.Time) {
+// record serves next, unless it is nil, and updates the bookkeeping behind
+// Status and the metrics in the same critical section, so that Status never
+// shows a new certificate with the bookkeeping of the old one.
+func (m *Manager) record(next *snapshot, res ReloadResult, caErr error, diskDiffers []bool, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if next != nil {
+		m.snap.Store(next)
+	}
 	m.lastCheck = now
 	update := func(s *fileState, o Outcome, reason Reason, msg string) {
 		s.lastCheck = now

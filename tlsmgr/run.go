@@ -19,11 +19,17 @@ import (
 // Kubernetes-style atomic symlink swaps are caught. Events are debounced
 // (Config.WatchDebounce); every event only triggers a reload, and the
 // content hash decides whether anything changed. Watches of directories
-// that disappear are re-added when they come back. If the watcher cannot be
-// started, Run logs it and relies on the interval alone.
+// that disappear are re-added when they come back. A watcher error (an
+// event queue overflow loses events) triggers a reload as an event does. If
+// the watcher cannot be started, Run logs it and relies on the interval
+// alone. Files replaced between New and Run, before anything watched them,
+// are picked up when Run starts.
 func (m *Manager) Run(ctx context.Context) error {
 	w := newDirWatcher(m.watchDirs(), m.log)
 	defer w.close()
+	if m.changedOnDisk() {
+		m.Reload(ctx)
+	}
 
 	interval := m.clock.NewTimer(m.jittered())
 	defer func() { interval.Stop() }()
@@ -43,6 +49,19 @@ func (m *Manager) Run(ctx context.Context) error {
 			retryC = retry.C()
 		}
 	}
+	// kick (re)starts the debounce timer: a reload runs once events have
+	// been quiet for WatchDebounce.
+	kick := func() {
+		now := m.clock.Now()
+		if debounceC == nil {
+			burstStart = now
+		} else if now.Sub(burstStart) >= maxDebounceBursts*m.cfg.WatchDebounce {
+			return // a writer that never pauses must not postpone the reload forever
+		}
+		stop(debounce)
+		debounce = m.clock.NewTimer(m.cfg.WatchDebounce)
+		debounceC = debounce.C()
+	}
 	scheduleRetry()
 	for {
 		select {
@@ -60,21 +79,14 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 			w.handle(ev)
 			scheduleRetry()
-			now := m.clock.Now()
-			if debounceC == nil {
-				burstStart = now
-			} else if now.Sub(burstStart) >= maxDebounceBursts*m.cfg.WatchDebounce {
-				continue // a writer that never pauses must not postpone the reload forever
-			}
-			stop(debounce)
-			debounce = m.clock.NewTimer(m.cfg.WatchDebounce)
-			debounceC = debounce.C()
+			kick()
 		case err, ok := <-w.errors():
 			if !ok {
 				w.disable()
 				continue
 			}
 			m.log.Warn("TLS file watcher error; reloads continue on the interval", slog.String("error", err.Error()))
+			kick() // events may have been lost: look at the files
 		case <-debounceC:
 			debounce, debounceC = nil, nil
 			w.ensure()

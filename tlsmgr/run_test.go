@@ -27,7 +27,9 @@ func mustRun(t *testing.T, m *tlsmgr.Manager) {
 
 func TestRunReloadsOnTheInterval(t *testing.T) {
 	f := mustFixture(t)
-	m := f.mustManager(t, func(c *tlsmgr.Config) { c.ReloadInterval = time.Minute })
+	// The fake clock also drives the debounce of file events: a debounce
+	// longer than the test keeps the watcher from doing the interval's job.
+	m := f.mustManager(t, func(c *tlsmgr.Config) { c.ReloadInterval = time.Minute; c.WatchDebounce = 24 * time.Hour })
 	rotations, cancel := m.Subscribe()
 	defer cancel()
 	mustRun(t, m)
@@ -35,10 +37,38 @@ func TestRunReloadsOnTheInterval(t *testing.T) {
 
 	next := f.issue(t, testpki.Options{})
 	f.writePair(t, next)
-	f.clock.Advance(time.Minute + time.Minute/10) // the interval plus the largest jitter
+	f.clock.Advance(time.Minute - time.Second) // before the interval: nothing fires
+	if got := servedSerial(m); got == serialOf(next.Cert) {
+		t.Fatal("reloaded before the interval")
+	}
+	f.clock.Advance(time.Second + time.Minute/10) // the interval plus the largest jitter
 	waitNotified(t, rotations)
 	if got := servedSerial(m); got != serialOf(next.Cert) {
 		t.Fatalf("served %s, want %s", got, serialOf(next.Cert))
+	}
+}
+
+// TestRunPicksUpChangesMadeBeforeIt: files replaced after New but before
+// Run watched them raised no event; Run finds them at once, not an
+// interval later.
+func TestRunPicksUpChangesMadeBeforeIt(t *testing.T) {
+	f := mustFixture(t)
+	m := f.mustManager(t, func(c *tlsmgr.Config) { c.WatchDebounce = 24 * time.Hour })
+	next := f.issue(t, testpki.Options{})
+	f.writePair(t, next)
+	mustRun(t, m) // the fake clock never moves: no interval, no debounce
+	testpki.Eventually(t, func() bool { return servedSerial(m) == serialOf(next.Cert) }, "the new certificate to be served")
+}
+
+// TestRunDoesNotCheckUnchangedFilesAtStart: an unchanged start is silent.
+func TestRunDoesNotCheckUnchangedFilesAtStart(t *testing.T) {
+	f := mustFixture(t)
+	m := f.mustManager(t, func(c *tlsmgr.Config) { c.WatchDebounce = 24 * time.Hour })
+	mustRun(t, m)
+	f.clock.WaitTimers(t, 1) // Run is past its start
+	mt := m.Metrics()
+	if n := mt.Reloads[tlsmgr.Unchanged] + mt.Reloads[tlsmgr.Reloaded] + mt.Reloads[tlsmgr.Failed]; n != 0 {
+		t.Fatalf("%d reloads at start, want none", n)
 	}
 }
 

@@ -112,9 +112,9 @@ type CAStatus struct {
 // Status returns the TLS state of the node: what is served, whether it
 // matches the files on disk and how the last checks went.
 func (m *Manager) Status() Status {
-	s := m.snap.Load()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s := m.snap.Load() // swapped under mu with the bookkeeping
 	st := Status{LastCheck: m.lastCheck}
 	for i, c := range s.pairs {
 		f := m.pairs[i]
@@ -187,9 +187,9 @@ type Metrics struct {
 
 // Metrics returns the current figures.
 func (m *Manager) Metrics() Metrics {
-	s := m.snap.Load()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	s := m.snap.Load() // swapped under mu with the bookkeeping
 	mt := Metrics{
 		Reloads: map[Outcome]uint64{
 			Unchanged: m.runs.unchanged,

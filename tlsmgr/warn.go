@@ -10,18 +10,25 @@ import (
 // The log lines of this file are the ones operators search for; their words
 // are part of the contract (see the package documentation).
 
+// reasonExpiresSoon is the reason field of the "expires in" warning; the
+// "expired on" warning carries ReasonExpired.
+const reasonExpiresSoon = "expires_soon"
+
 // warnExpiry logs, for every served pair, that its certificate expired or
-// expires within Config.WarnBefore.
+// expires within Config.WarnBefore, with the path, the expiry and the
+// reason as fields.
 func (m *Manager) warnExpiry(served []*candidate, now time.Time) {
 	for _, c := range served {
 		left := c.expiry.Sub(now)
 		switch {
 		case left <= 0:
 			m.log.Warn(expiredMessage(c.pair.Cert, c.expiry),
-				slog.String("cert", c.pair.Cert), slog.Time("expiry", c.expiry))
+				slog.String("cert", c.pair.Cert), slog.Time("expiry", c.expiry),
+				slog.String("reason", string(ReasonExpired)))
 		case left <= m.cfg.WarnBefore:
 			m.log.Warn(expiresMessage(c.pair.Cert, left),
-				slog.String("cert", c.pair.Cert), slog.Time("expiry", c.expiry))
+				slog.String("cert", c.pair.Cert), slog.Time("expiry", c.expiry),
+				slog.String("reason", reasonExpiresSoon))
 		}
 	}
 }

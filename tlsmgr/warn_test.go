@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minkms/minkms/tlsmgr"
 	"github.com/minkms/minkms/tlsmgr/internal/testpki"
 )
 
@@ -47,8 +48,12 @@ func TestExpiryWarnings(t *testing.T) {
 				t.Fatalf("warnings %q lack %q", got, want)
 			}
 			rec, _ := f.logs.findMessage(want)
-			if rec.attrs["cert"] != f.pair.Cert || rec.attrs["expiry"] == "" {
-				t.Errorf("warning fields %v, want cert and expiry", rec.attrs)
+			wantReason := "expires_soon"
+			if tc.advance >= tc.left {
+				wantReason = string(tlsmgr.ReasonExpired)
+			}
+			if rec.attrs["cert"] != f.pair.Cert || rec.attrs["expiry"] == "" || rec.attrs["reason"] != wantReason {
+				t.Errorf("warning fields %v, want cert, expiry and reason %s", rec.attrs, wantReason)
 			}
 		})
 	}

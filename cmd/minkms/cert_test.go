@@ -214,6 +214,15 @@ func TestCertCheck(t *testing.T) {
 			wantDetail: "truncated or malformed PEM block 1",
 		},
 		{
+			name: "TrailingGarbage",
+			files: func() (string, string, string) {
+				data := append(mustRead(t, goodCert), "garbage\n"...)
+				return mustWrite(t, dir, "trailing.crt", data), goodKey, ca.file
+			},
+			wantReason: "malformed_pem",
+			wantDetail: "trailing data after PEM block 1",
+		},
+		{
 			name:       "KeyMismatch",
 			files:      func() (string, string, string) { return goodCert, otherKey, ca.file },
 			wantReason: "key_mismatch",
@@ -339,6 +348,32 @@ func TestCertCheck(t *testing.T) {
 				t.Errorf("stdout does not name the reason %s:\n%s", tt.wantReason, stdout)
 			}
 		})
+	}
+}
+
+// TestCertCheckTruncatedCABundle: a CA bundle whose second certificate is
+// cut off is a problem, not a smaller bundle, and the chain is not checked
+// against what was left of it.
+func TestCertCheckTruncatedCABundle(t *testing.T) {
+	setEnv(t, nil)
+	dir := t.TempDir()
+	ca := MustCA(t, dir, "ca")
+	other := MustCA(t, dir, "other")
+	cert, key := ca.MustIssue("good", leaf{})
+	second := mustRead(t, other.file)
+	bundle := mustWrite(t, dir, "bundle.crt", append(mustRead(t, ca.file), second[:len(second)/2]...))
+	stdout, stderr, code := runCLI(t, "", "cert", "check", "--cert", cert, "--key", key, "--ca", bundle, "--host", "n1.test")
+	if code != exitLocal || !strings.HasPrefix(stderr, "minkms: cert check found") {
+		t.Errorf("exit %d, stderr %q; want 1", code, stderr)
+	}
+	for _, want := range []string{
+		"PROBLEM " + bundle + ": CA bundle: truncated or malformed PEM block 2",
+		"(malformed_pem)",
+		"PROBLEM " + cert + ": chain: not checked: the CA bundle is invalid",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
 	}
 }
 

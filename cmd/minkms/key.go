@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -110,20 +111,23 @@ the machine.`,
 	cmd.MarkFlagsOneRequired("key", "key-file")
 	out := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		text := keyB64
+		text := []byte(keyB64)
 		if keyFile != "" {
 			data, err := os.ReadFile(keyFile)
 			if err != nil {
 				return fmt.Errorf("read key: %w", err)
 			}
-			text = string(data)
-			clear(data)
+			text = data
 		}
-		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+		defer clear(text) // decoded from bytes, never copied into a string
+		text = bytes.TrimSpace(text)
+		key := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+		defer clear(key)
+		n, err := base64.StdEncoding.Decode(key, text)
 		if err != nil {
 			return errors.New("the key is not standard base64")
 		}
-		defer clear(key)
+		key = key[:n]
 		e, err := c.enclave(cmd, enclave)
 		if err != nil {
 			return err

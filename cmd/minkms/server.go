@@ -36,7 +36,8 @@ With --dev it runs a throw-away development node instead: a generated CA and
 certificate, a root key in memory only, and a new admin API key, all printed
 at start, and a temporary data directory removed at exit.`,
 		Example: `  minkms server --config /etc/minkms/config.yaml
-  minkms server --dev --address 127.0.0.1:7373`,
+  minkms server --dev --address 127.0.0.1:7373
+  minkms server --dev --json > dev.json`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
@@ -47,10 +48,15 @@ at start, and a temporary data directory removed at exit.`,
 	f.StringVar(&logFormat, "log-format", "", "text or json (overrides the config file)")
 	cmd.MarkFlagsMutuallyExclusive("config", "dev")
 	cmd.MarkFlagsOneRequired("config", "dev")
+	out := jsonFlag(cmd)
+	cmd.Flags().Lookup("json").Usage = "with --dev: print the URL, API key and CA file as one JSON document"
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if address != "" && !dev {
 			return errors.New("--address needs --dev; a node's address is in its config file")
+		}
+		if out.json && !dev {
+			return errors.New("--json needs --dev; a node started with --config prints only its log")
 		}
 		var (
 			cfg  *server.Config
@@ -80,7 +86,9 @@ at start, and a temporary data directory removed at exit.`,
 			if addr := srv.Addr(); addr != "" {
 				info.URL = "https://" + addr
 			}
-			c.printDevInfo(info)
+			if err := c.printDevInfo(out, info); err != nil {
+				return err
+			}
 		}
 		return srv.Run(cmd.Context())
 	}
@@ -106,7 +114,17 @@ func applyLogFlags(lc *server.LogConfig, level, format string) error {
 	return nil
 }
 
-func (c *cli) printDevInfo(info server.DevInfo) {
+// devInfoJSON is what server --dev --json prints.
+type devInfoJSON struct {
+	URL    string `json:"url"`
+	APIKey string `json:"api_key"`
+	CAFile string `json:"ca_file"`
+}
+
+func (c *cli) printDevInfo(out *output, info server.DevInfo) error {
+	if out.json {
+		return writeJSON(c.stdout, devInfoJSON{URL: info.URL, APIKey: info.APIKey, CAFile: info.CAFile})
+	}
 	s := styleFor(c.stdout)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", s.bold("minkms development node"))
@@ -115,7 +133,8 @@ func (c *cli) printDevInfo(info server.DevInfo) {
 	fmt.Fprintf(&b, "  CA file:  %s\n\n", info.CAFile)
 	fmt.Fprintf(&b, "Its state is temporary and gone when it stops. To use it from another shell:\n\n")
 	fmt.Fprintf(&b, "  export %s=%s %s=%s %s=%s\n\n", envServer, info.URL, envAPIKey, info.APIKey, envCACert, info.CAFile)
-	fmt.Fprint(c.stdout, b.String())
+	_, err := fmt.Fprint(c.stdout, b.String())
+	return err
 }
 
 func (c *cli) rootKeyCommand() *cobra.Command {
