@@ -1,6 +1,8 @@
 package server
 
 import (
+	"golang.org/x/term"
+
 	"io"
 	"log/slog"
 	"os"
@@ -25,13 +27,13 @@ func NewLogger(w io.Writer, c LogConfig) *slog.Logger {
 
 // colorful reports whether w is a terminal that may be coloured.
 func colorful(w io.Writer) bool {
-	if _, ok := os.LookupEnv("NO_COLOR"); ok {
+	if os.Getenv("NO_COLOR") != "" { // https://no-color.org
 		return false
 	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	// A real terminal, not merely a character device such as /dev/null.
+	return term.IsTerminal(int(f.Fd()))
 }

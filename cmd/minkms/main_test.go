@@ -444,12 +444,12 @@ func TestIdentityLocal(t *testing.T) {
 }
 
 func TestColor(t *testing.T) {
-	// /dev/null is a character device, as a terminal is.
-	tty, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	tty := openTerminal(t)
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
-		t.Skipf("no %s: %v", os.DevNull, err)
+		t.Fatal(err)
 	}
-	defer tty.Close()
+	defer devNull.Close()
 	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatal(err)
@@ -465,6 +465,7 @@ func TestColor(t *testing.T) {
 		{"Terminal", tty, "", true},
 		{"TerminalNoColor", tty, "1", false},
 		{"File", file, "", false},
+		{"DevNull", devNull, "", false}, // a character device, but no terminal
 		{"Buffer", &bytes.Buffer{}, "", false},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"golang.org/x/term"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -115,8 +117,8 @@ func colorEnabled(w io.Writer) bool {
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	// A real terminal, not merely a character device such as /dev/null.
+	return term.IsTerminal(int(f.Fd()))
 }
 
 func (s style) wrap(code, text string) string {
