@@ -22,13 +22,17 @@
 // effective expiry is the earliest NotAfter of the verified chain.
 //
 // Reloads are triggered by Run (on an interval with jitter, and on changes
-// of the parent directories of the files, debounced, which catches
-// rename-on-save and Kubernetes' atomic symlink swaps) and by explicit
-// Reload calls (SIGHUP and POST /v1/tls/reload in the server). A reload
-// reads each pair as one consistent pair; the SHA-256 of the content, never
-// the modification time, decides whether anything changed, and unchanged
-// content is a no-op. A new CA bundle is accepted only if every served
-// certificate chains to it.
+// in the directories of the files, debounced) and by explicit Reload calls
+// (SIGHUP and POST /v1/tls/reload in the server). Run watches directories,
+// not files, which catches rename-on-save and Kubernetes' atomic symlink
+// swaps; and it follows each file's symlink chain, watching every directory
+// that holds a link on the way, so that a link repointed elsewhere (certbot's
+// live/ directory, a repointed "current" directory) is seen at once. The
+// chains are resolved again after every reload, and the watches move with
+// them. A reload reads each pair as one consistent pair; the SHA-256 of the
+// content, never the modification time, decides whether anything changed,
+// and unchanged content is a no-op. A new CA bundle is accepted only if
+// every served certificate chains to it.
 //
 // # The swap
 //

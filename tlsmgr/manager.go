@@ -26,6 +26,9 @@ type Manager struct {
 	snap atomic.Pointer[snapshot] // what is served; replaced whole, never mutated
 
 	reloadMu sync.Mutex // serializes reloads
+	// reloaded receives a value after every reload, so that Run resolves
+	// the symlink chains again; a pending value stands for any number.
+	reloaded chan struct{}
 
 	mu        sync.Mutex // guards the bookkeeping below
 	pairs     []fileState
@@ -84,6 +87,7 @@ func New(cfg Config) (*Manager, error) {
 		pairs:     make([]fileState, len(cfg.Certs)),
 		handshake: make(map[string]uint64),
 		subs:      make(map[int]chan struct{}),
+		reloaded:  make(chan struct{}, 1),
 	}
 	now := m.clock.Now()
 

@@ -56,6 +56,10 @@ func (m *Manager) Reload(ctx context.Context) ReloadResult {
 	if res.Rotated {
 		m.notify()
 	}
+	select {
+	case m.reloaded <- struct{}{}:
+	default: // Run has yet to take the previous one
+	}
 	return res
 }
 

@@ -213,3 +213,114 @@ func mustSymlink(t *testing.T, target, link string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunFollowsSymlinkChains: a configured path that is a link into
+// directories managed elsewhere is watched along its whole chain, and the
+// watches move when the chain does. The interval is a day away, so only the
+// watch can serve the new certificate.
+func TestRunFollowsSymlinkChains(t *testing.T) {
+	start := func(t *testing.T, f *fixture) *tlsmgr.Manager {
+		t.Helper()
+		m := f.mustManager(t, func(c *tlsmgr.Config) {
+			c.Clock = nil
+			c.ReloadInterval = 24 * time.Hour
+			c.WatchDebounce = 20 * time.Millisecond
+		})
+		mustRun(t, m)
+		waitWatching(t, f, m)
+		return m
+	}
+	waitServed := func(t *testing.T, m *tlsmgr.Manager, l *testpki.Leaf) {
+		t.Helper()
+		testpki.Eventually(t, func() bool { return servedSerial(m) == serialOf(l.Cert) }, "certificate %s to be served", serialOf(l.Cert))
+	}
+
+	// Certbot renews by writing fullchain2.pem into archive/ and repointing
+	// the link in live/, a directory that holds neither the configured
+	// file nor the certificate.
+	t.Run("CertbotRenewal", func(t *testing.T) {
+		f := mustFixture(t)
+		certbotLayout(t, f)
+		next := f.issue(t, testpki.Options{})
+		archive := filepath.Join(f.dir, "archive", "kms")
+		testpki.MustWrite(t, archive, "fullchain2.pem", next.CertPEM)
+		testpki.MustWrite(t, archive, "privkey2.pem", next.KeyPEM)
+		m := start(t, f)
+
+		repoint(t, filepath.Join(f.dir, "live", "kms", "privkey.pem"), "../../archive/kms/privkey2.pem")
+		repoint(t, filepath.Join(f.dir, "live", "kms", "fullchain.pem"), "../../archive/kms/fullchain2.pem")
+		waitServed(t, m, next)
+	})
+
+	// The chain moves to another directory: changes there are seen too.
+	t.Run("ChainMovesToAnotherDirectory", func(t *testing.T) {
+		f := mustFixture(t)
+		certbotLayout(t, f)
+		second := f.issue(t, testpki.Options{})
+		other := filepath.Join(f.dir, "other")
+		mustMkdir(t, other)
+		testpki.MustWrite(t, other, "fullchain.pem", second.CertPEM)
+		testpki.MustWrite(t, other, "privkey.pem", second.KeyPEM)
+		m := start(t, f)
+
+		repoint(t, filepath.Join(f.dir, "live", "kms", "privkey.pem"), "../../other/privkey.pem")
+		repoint(t, filepath.Join(f.dir, "live", "kms", "fullchain.pem"), "../../other/fullchain.pem")
+		waitServed(t, m, second)
+
+		third := f.issue(t, testpki.Options{})
+		testpki.MustReplace(t, filepath.Join(other, "privkey.pem"), third.KeyPEM)
+		testpki.MustReplace(t, filepath.Join(other, "fullchain.pem"), third.CertPEM)
+		waitServed(t, m, third)
+	})
+
+	// The configured file's directory is a link that is repointed:
+	// etc/current -> ../releases/1 becomes etc/current -> ../releases/2.
+	t.Run("DirectoryLinkRepointed", func(t *testing.T) {
+		f := mustFixture(t)
+		etc, releases := filepath.Join(f.dir, "etc"), filepath.Join(f.dir, "releases")
+		mustMkdir(t, etc)
+		mustMkdir(t, filepath.Join(releases, "1"))
+		testpki.MustWrite(t, filepath.Join(releases, "1"), "node.crt", f.leaf.CertPEM)
+		testpki.MustWrite(t, filepath.Join(releases, "1"), "node.key", f.leaf.KeyPEM)
+		next := f.issue(t, testpki.Options{})
+		mustMkdir(t, filepath.Join(releases, "2"))
+		testpki.MustWrite(t, filepath.Join(releases, "2"), "node.crt", next.CertPEM)
+		testpki.MustWrite(t, filepath.Join(releases, "2"), "node.key", next.KeyPEM)
+		current := filepath.Join(etc, "current")
+		mustSymlink(t, "../releases/1", current)
+		f.pair = tlsmgr.Pair{Cert: filepath.Join(current, "node.crt"), Key: filepath.Join(current, "node.key")}
+		m := start(t, f)
+
+		repoint(t, current, "../releases/2")
+		waitServed(t, m, next)
+	})
+}
+
+// certbotLayout lays the pair out as certbot does, with the configured
+// paths in etc/: etc/node.crt -> ../live/kms/fullchain.pem ->
+// ../../archive/kms/fullchain1.pem, and the same for the key.
+func certbotLayout(t *testing.T, f *fixture) {
+	t.Helper()
+	etc, live, archive := filepath.Join(f.dir, "etc"), filepath.Join(f.dir, "live", "kms"), filepath.Join(f.dir, "archive", "kms")
+	for _, d := range []string{etc, live, archive} {
+		mustMkdir(t, d)
+	}
+	testpki.MustWrite(t, archive, "fullchain1.pem", f.leaf.CertPEM)
+	testpki.MustWrite(t, archive, "privkey1.pem", f.leaf.KeyPEM)
+	mustSymlink(t, "../../archive/kms/fullchain1.pem", filepath.Join(live, "fullchain.pem"))
+	mustSymlink(t, "../../archive/kms/privkey1.pem", filepath.Join(live, "privkey.pem"))
+	mustSymlink(t, "../live/kms/fullchain.pem", filepath.Join(etc, "node.crt"))
+	mustSymlink(t, "../live/kms/privkey.pem", filepath.Join(etc, "node.key"))
+	f.pair = tlsmgr.Pair{Cert: filepath.Join(etc, "node.crt"), Key: filepath.Join(etc, "node.key")}
+}
+
+// repoint points the symlink link at target atomically, as certbot and
+// `ln -sfn` followed by a rename do.
+func repoint(t *testing.T, link, target string) {
+	t.Helper()
+	tmp := link + ".tmp"
+	mustSymlink(t, target, tmp)
+	if err := os.Rename(tmp, link); err != nil {
+		t.Fatal(err)
+	}
+}
