@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -28,7 +27,12 @@ certificate, so an application needs no PKI of its own.
 	cmd.AddCommand(
 		c.identityNew(),
 		c.identityOf(),
-		c.identityList(enclave),
+		c.listIn(enclave, listing{
+			short:   "List the identities of an enclave",
+			long:    `List the identities of an enclave, all or those that start with PREFIX.`,
+			example: "  minkms identity ls --enclave tenant-1",
+			list:    (*api.Enclave).ListIdentities,
+		}),
 		c.identityAdd(enclave),
 		c.identityStat(enclave),
 		c.identityRemove(enclave),
@@ -109,36 +113,6 @@ func readCertificate(path string) (*x509.Certificate, error) {
 		}
 		return cert, nil
 	}
-}
-
-func (c *cli) identityList(enclave enclaveOf) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "ls [PREFIX]",
-		Aliases: []string{"list"},
-		Short:   "List the identities of an enclave",
-		Long:    `List the identities of an enclave, all or those that start with PREFIX.`,
-		Example: `  minkms identity ls --enclave tenant-1`,
-		Args:    cobra.MaximumNArgs(1),
-	}
-	out := jsonFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		e, err := c.enclave(cmd, enclave)
-		if err != nil {
-			return err
-		}
-		prefix := ""
-		if len(args) == 1 {
-			prefix = args[0]
-		}
-		names, err := listAll(cmd.Context(), func(ctx context.Context, continueAt string) (*api.ListResponse, error) {
-			return e.ListIdentities(ctx, prefix, continueAt, 0)
-		})
-		if err != nil {
-			return err
-		}
-		return c.printNames(out, names)
-	}
-	return cmd
 }
 
 func (c *cli) printIdentity(out *output, info *api.IdentityInfo) error {

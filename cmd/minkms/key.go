@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -31,7 +30,12 @@ The commands act in the enclave named by --enclave (or MINKMS_ENCLAVE,
 	cmd.AddCommand(
 		c.keyCreate(enclave),
 		c.keyImport(enclave),
-		c.keyList(enclave),
+		c.listIn(enclave, listing{
+			short:   "List keys",
+			long:    `List the names of all keys, or of those that start with PREFIX, in order.`,
+			example: "  minkms key ls\n  minkms key ls app- --json",
+			list:    (*api.Enclave).ListKeys,
+		}),
 		c.keyStat(enclave),
 		c.keyRotate(enclave),
 		c.keyRemove(enclave),
@@ -137,37 +141,6 @@ the machine.`,
 			return err
 		}
 		return c.printKeyCreated(out, "Imported", info)
-	}
-	return cmd
-}
-
-func (c *cli) keyList(enclave enclaveOf) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "ls [PREFIX]",
-		Aliases: []string{"list"},
-		Short:   "List keys",
-		Long:    `List the names of all keys, or of those that start with PREFIX, in order.`,
-		Example: `  minkms key ls
-  minkms key ls app- --json`,
-		Args: cobra.MaximumNArgs(1),
-	}
-	out := jsonFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		e, err := c.enclave(cmd, enclave)
-		if err != nil {
-			return err
-		}
-		prefix := ""
-		if len(args) == 1 {
-			prefix = args[0]
-		}
-		names, err := listAll(cmd.Context(), func(ctx context.Context, continueAt string) (*api.ListResponse, error) {
-			return e.ListKeys(ctx, prefix, continueAt, 0)
-		})
-		if err != nil {
-			return err
-		}
-		return c.printNames(out, names)
 	}
 	return cmd
 }

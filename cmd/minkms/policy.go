@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +33,12 @@ The commands act in the enclave named by --enclave (or MINKMS_ENCLAVE,
 	enclave := enclaveFlag(cmd)
 	cmd.AddCommand(
 		c.policyCreate(enclave),
-		c.policyList(enclave),
+		c.listIn(enclave, listing{
+			short:   "List policies",
+			long:    `List the names of all policies, or of those that start with PREFIX, in order.`,
+			example: "  minkms policy ls",
+			list:    (*api.Enclave).ListPolicies,
+		}),
 		c.policyShow(enclave),
 		c.policyRemove(enclave),
 	)
@@ -106,36 +110,6 @@ func (c *cli) readPolicy(path string) (*api.Policy, error) {
 		return nil, fmt.Errorf("read policy %s: data after the policy", path)
 	}
 	return &p, nil
-}
-
-func (c *cli) policyList(enclave enclaveOf) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "ls [PREFIX]",
-		Aliases: []string{"list"},
-		Short:   "List policies",
-		Long:    `List the names of all policies, or of those that start with PREFIX, in order.`,
-		Example: `  minkms policy ls`,
-		Args:    cobra.MaximumNArgs(1),
-	}
-	out := jsonFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		e, err := c.enclave(cmd, enclave)
-		if err != nil {
-			return err
-		}
-		prefix := ""
-		if len(args) == 1 {
-			prefix = args[0]
-		}
-		names, err := listAll(cmd.Context(), func(ctx context.Context, continueAt string) (*api.ListResponse, error) {
-			return e.ListPolicies(ctx, prefix, continueAt, 0)
-		})
-		if err != nil {
-			return err
-		}
-		return c.printNames(out, names)
-	}
-	return cmd
 }
 
 func (c *cli) policyShow(enclave enclaveOf) *cobra.Command {
