@@ -14,6 +14,7 @@ import (
 func TestKESErrors(t *testing.T) {
 	n := MustSharedNode(t)
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/kes-errors", nil, nil)
+	t.Cleanup(func() { n.MustDo(t, n.admin, http.MethodDelete, "/v1/key/delete/kes-errors", nil) }) // the node is shared, also across -count runs
 	stranger, _ := n.MustClient(t)
 
 	tests := []struct {
@@ -141,6 +142,7 @@ func TestKeyRoundTrip(t *testing.T) {
 func TestBadInputChangesNothing(t *testing.T) {
 	n := MustSharedNode(t)
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/bad-input", nil, nil)
+	t.Cleanup(func() { n.MustDo(t, n.admin, http.MethodDelete, "/v1/key/delete/bad-input", nil) }) // the node is shared, also across -count runs
 	before := n.MustListKeys(t)
 	long := strings.Repeat("a", 81)
 

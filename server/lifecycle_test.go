@@ -66,6 +66,7 @@ func TestTLSRoutes(t *testing.T) {
 	}
 	t.Run("EnclaveAdminMayUseKeys", func(t *testing.T) {
 		n.MustOK(t, enclaveAdmin, http.MethodPut, "/v1/key/create/enclave-admin-key", nil, nil)
+		n.MustOK(t, enclaveAdmin, http.MethodDelete, "/v1/key/delete/enclave-admin-key", nil, nil)
 	})
 }
 
