@@ -324,3 +324,38 @@ func TestCertCommands(t *testing.T) {
 		t.Fatalf("served serial %s after a broken key, want %s", got, served)
 	}
 }
+
+// TestInvalidCertificateRefusesStart: a node does not start with an
+// invalid certificate, and its error names the file and the reason.
+func TestInvalidCertificateRefusesStart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		breakf func(n *Node) string // breaks the node's files, returns the file to be named
+		reason string
+	}{
+		{"MissingKey", func(n *Node) string { os.Remove(n.PKI.Key); return n.PKI.Key }, "no such file or directory"},
+		{"GarbageCert", func(n *Node) string {
+			os.WriteFile(n.PKI.Cert, []byte("garbage"), 0o600)
+			return n.PKI.Cert
+		}, "PEM"},
+		{"KeyOfAnotherCert", func(n *Node) string {
+			_, keyPEM, _ := issueNodeCert(t, n)
+			os.WriteFile(n.PKI.Key, keyPEM, 0o600)
+			return n.PKI.Key
+		}, "match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := MustNewNode(t, NodeOptions{})
+			file := tc.breakf(n)
+			n.Start()
+			exited, err := n.Exited(30 * time.Second)
+			if !exited || err == nil {
+				t.Fatalf("node with a broken certificate started (exited %v, %v)", exited, err)
+			}
+			log := n.Log.String()
+			if !strings.Contains(log, file) || !strings.Contains(log, tc.reason) {
+				t.Fatalf("the refusal does not name %s and %q:\n%s", file, tc.reason, log)
+			}
+		})
+	}
+}
