@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/minkms/minkms/cluster"
 	"github.com/minkms/minkms/storage"
@@ -206,22 +210,47 @@ func TestSingleNode(t *testing.T) {
 	})
 }
 
+// TestProposeNoLeader opens a node whose raft configuration names a second
+// voter that never answers: the node cannot win an election, so there is
+// no leader, deterministically, and Propose says so.
 func TestProposeNoLeader(t *testing.T) {
 	dir := t.TempDir()
+	raftDir := filepath.Join(dir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(raftDir, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, trans := raft.NewInmemTransport("n1")
+	rc := raft.DefaultConfig()
+	rc.LocalID = "n1"
+	err = raft.BootstrapCluster(rc, logs, logs, snaps, trans, raft.Configuration{Servers: []raft.Server{
+		{Suffrage: raft.Voter, ID: "n1", Address: "n1"},
+		{Suffrage: raft.Voter, ID: "n2", Address: "n2"}, // never started
+	}})
+	logs.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	n, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: dir, Store: MustStore(t, dir), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	// A context that has already ended: no leader can be awaited.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err = n.Propose(ctx, put("k", "v"))
-	if n.IsLeader() {
-		t.Skip("the node became leader before Propose ran")
-	}
-	if !errors.Is(err, cluster.ErrNoLeader) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := n.Propose(ctx, put("k", "v")); !errors.Is(err, cluster.ErrNoLeader) {
 		t.Errorf("Propose without a leader = %v, want ErrNoLeader", err)
+	}
+	if n.IsLeader() {
+		t.Error("a node without a quorum became leader")
 	}
 }
 

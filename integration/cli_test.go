@@ -135,6 +135,23 @@ func TestAccessControlCLI(t *testing.T) {
 		t.Fatalf("keys after refused calls: %v", list.Names)
 	}
 	n.MustCLI(admin, "policy", "show", "app")
+
+	// Every listing goes through the same ls command; each lists its own kind.
+	n.MustCLI(admin, "enclave", "create", "tenant-1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"enclave", "ls"}, "default\ntenant-1\n"},
+		{[]string{"enclave", "ls", "ten"}, "tenant-1\n"},
+		{[]string{"policy", "ls"}, "app\n"},
+		{[]string{"identity", "ls"}, ident.Identity + "\n"},
+		{[]string{"key", "ls", "--enclave", "tenant-1"}, ""},
+	} {
+		if got := n.MustCLI(admin, tc.args...); got != tc.want {
+			t.Errorf("minkms %v = %q, want %q", tc.args, got, tc.want)
+		}
+	}
 }
 
 func mustJSON(tb testing.TB, s string, v any) {

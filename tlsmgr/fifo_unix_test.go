@@ -33,7 +33,7 @@ func TestReloadRefusesSpecialFiles(t *testing.T) {
 			path := tc.path(f)
 			os.Remove(path)
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
-				t.Skipf("mkfifo: %v", err)
+				t.Fatalf("mkfifo: %v", err)
 			}
 			done := make(chan tlsmgr.ReloadResult, 1)
 			go func() { done <- m.Reload(context.Background()) }()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/minkms/minkms/api"
@@ -17,7 +16,18 @@ Creating and deleting enclaves needs a cluster admin identity.`,
 		Example: `  minkms enclave create tenant-1
   minkms enclave ls`,
 	}
-	cmd.AddCommand(c.enclaveCreate(), c.enclaveList(), c.enclaveStat(), c.enclaveRemove())
+	cmd.AddCommand(c.enclaveCreate(), c.listCommand(listing{
+		short:   "List enclaves",
+		long:    `List the names of all enclaves, or of those that start with PREFIX, in order.`,
+		example: "  minkms enclave ls\n  minkms enclave ls tenant- --json",
+		source: func(cmd *cobra.Command) (listFunc, error) {
+			client, err := c.client(cmd)
+			if err != nil {
+				return nil, err
+			}
+			return client.ListEnclaves, nil
+		},
+	}), c.enclaveStat(), c.enclaveRemove())
 	return cmd
 }
 
@@ -53,37 +63,6 @@ func (c *cli) enclaveCreate() *cobra.Command {
 			return err
 		}
 		return c.printEnclave(out, "Created", info)
-	}
-	return cmd
-}
-
-func (c *cli) enclaveList() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "ls [PREFIX]",
-		Aliases: []string{"list"},
-		Short:   "List enclaves",
-		Long:    `List the names of all enclaves, or of those that start with PREFIX, in order.`,
-		Example: `  minkms enclave ls
-  minkms enclave ls tenant- --json`,
-		Args: cobra.MaximumNArgs(1),
-	}
-	out := jsonFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		client, err := c.client(cmd)
-		if err != nil {
-			return err
-		}
-		prefix := ""
-		if len(args) == 1 {
-			prefix = args[0]
-		}
-		names, err := listAll(cmd.Context(), func(ctx context.Context, continueAt string) (*api.ListResponse, error) {
-			return client.ListEnclaves(ctx, prefix, continueAt, 0)
-		})
-		if err != nil {
-			return err
-		}
-		return c.printNames(out, names)
 	}
 	return cmd
 }

@@ -27,11 +27,11 @@ certificate, so an application needs no PKI of its own.
 	cmd.AddCommand(
 		c.identityNew(),
 		c.identityOf(),
-		c.listIn(enclave, listing{
+		c.listCommand(listing{
 			short:   "List the identities of an enclave",
 			long:    `List the identities of an enclave, all or those that start with PREFIX.`,
 			example: "  minkms identity ls --enclave tenant-1",
-			list:    (*api.Enclave).ListIdentities,
+			source:  c.inEnclave(enclave, (*api.Enclave).ListIdentities),
 		}),
 		c.identityAdd(enclave),
 		c.identityStat(enclave),

@@ -30,11 +30,11 @@ The commands act in the enclave named by --enclave (or MINKMS_ENCLAVE,
 	cmd.AddCommand(
 		c.keyCreate(enclave),
 		c.keyImport(enclave),
-		c.listIn(enclave, listing{
+		c.listCommand(listing{
 			short:   "List keys",
 			long:    `List the names of all keys, or of those that start with PREFIX, in order.`,
 			example: "  minkms key ls\n  minkms key ls app- --json",
-			list:    (*api.Enclave).ListKeys,
+			source:  c.inEnclave(enclave, (*api.Enclave).ListKeys),
 		}),
 		c.keyStat(enclave),
 		c.keyRotate(enclave),

@@ -33,11 +33,11 @@ The commands act in the enclave named by --enclave (or MINKMS_ENCLAVE,
 	enclave := enclaveFlag(cmd)
 	cmd.AddCommand(
 		c.policyCreate(enclave),
-		c.listIn(enclave, listing{
+		c.listCommand(listing{
 			short:   "List policies",
 			long:    `List the names of all policies, or of those that start with PREFIX, in order.`,
 			example: "  minkms policy ls",
-			list:    (*api.Enclave).ListPolicies,
+			source:  c.inEnclave(enclave, (*api.Enclave).ListPolicies),
 		}),
 		c.policyShow(enclave),
 		c.policyRemove(enclave),
