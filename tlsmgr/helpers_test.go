@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -203,10 +201,6 @@ func waitNotified(tb testing.TB, ch <-chan struct{}) {
 		tb.Fatal("no rotation notification within 10s")
 	}
 }
-
-func contains(list []string, s string) bool { return slices.Contains(list, s) }
-
-func join(dir, name string) string { return filepath.Join(dir, name) }
 
 func (l *logRecorder) findMessage(msg string) (record, bool) {
 	l.mu.Lock()

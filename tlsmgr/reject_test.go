@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,7 +215,7 @@ func TestReloadLogsReadFailureInTheDocumentedWords(t *testing.T) {
 			os.Remove(path)
 			m.Reload(context.Background())
 			want := fmt.Sprintf(tc.format, path)
-			if !contains(f.logs.warnings(), want) {
+			if !slices.Contains(f.logs.warnings(), want) {
 				t.Errorf("warnings %q lack %q", f.logs.warnings(), want)
 			}
 		})

@@ -3,6 +3,7 @@ package tlsmgr_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestExpiryWarnings(t *testing.T) {
 				}
 				return
 			}
-			if !contains(got, want) {
+			if !slices.Contains(got, want) {
 				t.Fatalf("warnings %q lack %q", got, want)
 			}
 			rec, _ := f.logs.findMessage(want)
@@ -72,7 +73,7 @@ func TestExpiredOnWording(t *testing.T) {
 	f.clock.Advance(48 * time.Hour)
 	m.Reload(context.Background())
 	want := "Certificate " + f.pair.Cert + " expired on 2025-01-15 14:30:00"
-	if !contains(f.logs.warnings(), want) {
+	if !slices.Contains(f.logs.warnings(), want) {
 		t.Fatalf("warnings %q lack %q", f.logs.warnings(), want)
 	}
 }
