@@ -71,10 +71,10 @@ func statusOf(err error, native bool) (int, string) {
 // errors are logged in full with the request id; the client sees only
 // "internal error".
 //
-// A server error of a request whose own context ended says so rather than
-// what the layers below made of it ("no leader"): one that ran out of time
-// is 503 "request timed out"; one whose client went away is logged at
-// debug level only, as nobody is left to answer and nothing is broken.
+// A request that ran out of time is answered 503 "request timed out" (kms
+// says so for its own errors, statusOf for the others); one whose client
+// went away is logged at debug level only, as nobody is left to answer and
+// nothing is broken.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, msg := statusOf(err, isNative(r.Context()))
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
@@ -82,10 +82,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		if status == http.StatusServiceUnavailable {
 			level = slog.LevelWarn
 		}
-		switch ctxErr := r.Context().Err(); {
-		case errors.Is(ctxErr, context.DeadlineExceeded):
-			status, msg, level = errRequestTimedOut.Status, errRequestTimedOut.Message, slog.LevelWarn
-		case errors.Is(ctxErr, context.Canceled):
+		if errors.Is(r.Context().Err(), context.Canceled) {
 			level = slog.LevelDebug
 		}
 		log.Log(r.Context(), level, "Request failed",
