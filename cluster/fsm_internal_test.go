@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -14,17 +15,21 @@ import (
 	"github.com/minkms/minkms/storage"
 )
 
-// TestFSMBadCommand feeds the FSM log entries that no client could propose,
-// as a newer node or a damaged log could: it must answer with an error, keep
-// going and consume the entries.
-func TestFSMBadCommand(t *testing.T) {
+func newTestFSM(t *testing.T) (*fsm, *storage.DB, chan struct{}) {
 	store, err := storage.Open(filepath.Join(t.TempDir(), "state.db"), bytes.Repeat([]byte{1}, 32), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	f := &fsm{store: store, logger: slog.New(slog.DiscardHandler)}
+	t.Cleanup(func() { store.Close() })
+	stop := make(chan struct{})
+	return &fsm{store: store, logger: slog.New(slog.DiscardHandler), applied: newIndexWatch(0), stop: stop}, store, stop
+}
 
+// TestFSMInvalidChange feeds the FSM changes that decode but are not well
+// formed, as a damaged log could hold: each is answered with ErrInvalid and
+// consumed, the same way on every node.
+func TestFSMInvalidChange(t *testing.T) {
+	f, store, _ := newTestFSM(t)
 	unknownKind, _ := EncodeCommand(Command{Type: CommandChange, Change: storage.Change{
 		Apply: []storage.Mutation{{Kind: 42, Bucket: "b", Name: "n"}},
 	}})
@@ -33,28 +38,65 @@ func TestFSMBadCommand(t *testing.T) {
 	longName, _ := EncodeCommand(Command{Type: CommandChange, Change: storage.Change{
 		Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}},
 	}})
-	cases := []struct {
-		name string
-		data []byte
-		want error
-	}{
-		{"Empty", nil, ErrCommand},
-		{"UnknownType", []byte{200, 1, 0, 0}, ErrCommand},
-		{"UnknownVersion", []byte{1, 9, 0, 0}, ErrCommand},
-		{"Garbage", []byte{1, 1, 0xff, 0xff}, ErrCommand},
-		{"UnknownMutation", unknownKind, storage.ErrInvalid},
-		{"LongName", longName, storage.ErrInvalid},
+	resp := f.ApplyBatch([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: unknownKind},
+		{Index: 2, Term: 1, Type: raft.LogCommand, Data: longName},
+		{Index: 3, Term: 2, Type: raft.LogConfiguration},
+	})
+	for i, r := range resp[:2] {
+		if err, _ := r.(error); !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("response %d = %v, want ErrInvalid", i, r)
+		}
 	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			resp := f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: tc.data})
-			if err, _ := resp.(error); !errors.Is(err, tc.want) {
-				t.Errorf("Apply = %v, want %v", resp, tc.want)
+	if resp[2] != nil {
+		t.Errorf("configuration entry answered %v", resp[2])
+	}
+	if index, term := store.Applied(); index != 3 || term != 2 {
+		t.Errorf("Applied = %d/%d, want 3/2 (the entries are consumed)", index, term)
+	}
+	if got, _ := f.applied.get(); got != 3 {
+		t.Errorf("FSM index = %d, want 3", got)
+	}
+}
+
+// TestFSMUnknownCommandHalts: an entry of a type or version this build does
+// not know must not be skipped (the replicas would diverge): the FSM stops
+// applying, says why, and returns only when the node stops.
+func TestFSMUnknownCommandHalts(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"Empty":          nil,
+		"UnknownType":    {200, 1, 0, 0},
+		"UnknownVersion": {1, 9, 0, 0},
+		"Garbage":        {1, 1, 0xff, 0xff},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, store, stop := newTestFSM(t)
+			done := make(chan []any)
+			go func() { done <- f.ApplyBatch([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: data}}) }()
+			deadline := time.Now().Add(5 * time.Second)
+			for f.Halted() == nil {
+				if time.Now().After(deadline) {
+					t.Fatal("the FSM did not report that it halted")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !errors.Is(f.Halted(), ErrCommand) {
+				t.Errorf("Halted() = %v, want ErrCommand", f.Halted())
+			}
+			select {
+			case <-done:
+				t.Fatal("the FSM went on past an entry it cannot read")
+			default:
+			}
+			close(stop)
+			resp := <-done
+			if err, _ := resp[0].(error); !errors.Is(err, ErrCommand) {
+				t.Errorf("response = %v, want ErrCommand", resp[0])
+			}
+			if index, _ := store.Applied(); index != 0 {
+				t.Errorf("Applied = %d, want 0: the entry must stay unapplied", index)
 			}
 		})
-	}
-	if got := store.AppliedIndex(); got != uint64(len(cases)) {
-		t.Errorf("AppliedIndex = %d, want %d (the readable bad changes are consumed)", got, len(cases))
 	}
 }
 

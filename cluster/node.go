@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -19,25 +20,65 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultSnapshotThreshold = 8192
-	DefaultProposeTimeout    = 10 * time.Second
+	DefaultProposeTimeout = 10 * time.Second
+	DefaultMaxStale       = 30 * time.Second
 )
 
 // retainSnapshots is how many raft snapshots DataDir/raft/snapshots keeps.
 const retainSnapshots = 2
 
-// ForwardFunc sends an encoded command from a follower to the leader, which
-// applies it with ApplyCommand, and returns the leader's answer: nil, a
-// *storage.ConditionError or another error.
-type ForwardFunc func(ctx context.Context, leaderID, leaderAddr string, cmd []byte) error
+// Timing holds raft's timing and log compaction settings. Zero values take
+// the defaults of DefaultTiming.
+type Timing struct {
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+}
+
+// DefaultTiming gives a failover within about three seconds on a LAN.
+var DefaultTiming = Timing{
+	HeartbeatTimeout:   time.Second,
+	ElectionTimeout:    time.Second,
+	LeaderLeaseTimeout: 500 * time.Millisecond,
+	SnapshotInterval:   2 * time.Minute,
+	SnapshotThreshold:  8192,
+	TrailingLogs:       10240,
+}
+
+func (t Timing) withDefaults() Timing {
+	d := DefaultTiming
+	if t.HeartbeatTimeout > 0 {
+		d.HeartbeatTimeout = t.HeartbeatTimeout
+	}
+	if t.ElectionTimeout > 0 {
+		d.ElectionTimeout = t.ElectionTimeout
+	}
+	if t.LeaderLeaseTimeout > 0 {
+		d.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	}
+	if t.SnapshotInterval > 0 {
+		d.SnapshotInterval = t.SnapshotInterval
+	}
+	if t.SnapshotThreshold > 0 {
+		d.SnapshotThreshold = t.SnapshotThreshold
+	}
+	if t.TrailingLogs > 0 {
+		d.TrailingLogs = t.TrailingLogs
+	}
+	return d
+}
 
 // Config configures a Node.
 type Config struct {
-	NodeID  string // the raft server ID; required
-	Address string // the node's raft address (its advertised inter-node address); "" means NodeID with the in-memory transport
+	NodeID   string // the raft server ID; required; never changes for a data directory
+	PeerAddr string // the advertised inter-node address (host:port) peers dial; raft's address of this node
+	APIAddr  string // the advertised client API address, shown to operators
 
-	// DataDir holds raft's files in DataDir/raft: raft.db (log and stable
-	// store) and snapshots/.
+	// DataDir holds raft's files in DataDir/raft (raft.db, snapshots/) and
+	// the node's id in DataDir/node-id.
 	DataDir string
 
 	// Store is the state the FSM applies to. The node does not close it.
@@ -46,22 +87,36 @@ type Config struct {
 	// Logger receives raft's log output too. nil means slog.Default().
 	Logger *slog.Logger
 
-	// Transport carries raft's RPCs. nil means an in-memory transport, which
-	// is enough for a single node. A node closes only a transport it made.
+	// Transport carries raft's RPCs: a network transport over the peer
+	// listener, or an in-memory one in tests. Required. The node closes it.
 	Transport raft.Transport
 
-	// SnapshotThreshold is how many log entries since the last snapshot
-	// trigger a new one. 0 means DefaultSnapshotThreshold.
-	SnapshotThreshold uint64
+	// RPC is the internal RPC between nodes, over which followers forward
+	// writes and ask for read indexes and nodes join. nil makes a node that
+	// can only ever be a cluster of one.
+	RPC RPC
 
-	// ProposeTimeout bounds how long Propose waits for a leader and for its
-	// change to be applied, if the context has no earlier deadline. 0 means
-	// DefaultProposeTimeout.
+	Timing Timing
+
+	// ProposeTimeout bounds a write whose context has no earlier deadline.
 	ProposeTimeout time.Duration
 
-	// Forward, if set, lets a follower hand a change to the leader. Without
-	// it Propose on a follower returns ErrNoLeader.
-	Forward ForwardFunc
+	// MaxStale is how long a follower may go without contact with a leader
+	// before Fresh reports it stale.
+	MaxStale time.Duration
+
+	// AdminsDigest identifies the cluster admins of the node's config; a
+	// node whose digest differs from the cluster's is refused at join.
+	AdminsDigest string
+
+	// Formation: see Form. At most one of Bootstrap and BootstrapExpect.
+	Bootstrap       bool
+	BootstrapExpect int
+	Join            []string // peer addresses
+
+	// OnLeader, if set, is called in its own goroutine each time this node
+	// becomes the leader, with a context that ends when it stops leading.
+	OnLeader func(ctx context.Context)
 }
 
 // Node is this node's member of the raft cluster.
@@ -69,47 +124,84 @@ type Node struct {
 	cfg       Config
 	logger    *slog.Logger
 	raft      *raft.Raft
+	fsm       *fsm
 	logStore  *raftboltdb.BoltStore
+	snaps     raft.SnapshotStore
 	transport raft.Transport
-	ownsTrans bool
 
-	observer *raft.Observer
-	done     chan struct{}
-	wg       sync.WaitGroup
+	done   chan struct{} // closed by Close
+	stopFn chan struct{} // closed by Close before raft stops: releases a halted FSM
+	wg     sync.WaitGroup
 
-	mu        sync.Mutex
+	leaderMu  sync.Mutex
 	leaderSig chan struct{} // closed and replaced when the leader changes
+
+	readIndex readIndexGroup
+	barrier   atomic.Uint64 // the term in which this leader's barrier completed
+
+	formation atomic.Pointer[string] // what formation is doing, "" once done
+
+	clusterID atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open starts raft for this node. On the first start (no raft state in
-// DataDir) it bootstraps a cluster whose only member is this node; later
-// starts restore the latest snapshot and replay the log, and the store skips
-// what it applied before.
+// Open starts raft for this node on the data directory. It never forms a
+// cluster by itself: a node with state resumes it; a node without waits for
+// Form (bootstrap, bootstrap_expect or join, as configured), which Open
+// starts in the background.
+//
+// Before raft starts, Open checks that the state file and the raft log
+// agree (an error wrapping ErrState if not) and that the node id is the one
+// the data directory was created with.
 func Open(cfg Config) (*Node, error) {
-	if cfg.NodeID == "" || cfg.DataDir == "" || cfg.Store == nil {
-		return nil, errors.New("open cluster node: NodeID, DataDir and Store are required")
+	if cfg.NodeID == "" || cfg.DataDir == "" || cfg.Store == nil || cfg.Transport == nil {
+		return nil, errors.New("open cluster node: NodeID, DataDir, Store and Transport are required")
+	}
+	if cfg.PeerAddr == "" {
+		cfg.PeerAddr = string(cfg.Transport.LocalAddr())
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.SnapshotThreshold == 0 {
-		cfg.SnapshotThreshold = DefaultSnapshotThreshold
-	}
 	if cfg.ProposeTimeout <= 0 {
 		cfg.ProposeTimeout = DefaultProposeTimeout
 	}
-	if cfg.Address == "" {
-		cfg.Address = cfg.NodeID
+	if cfg.MaxStale <= 0 {
+		cfg.MaxStale = DefaultMaxStale
 	}
-	n := &Node{cfg: cfg, logger: cfg.Logger, done: make(chan struct{}), leaderSig: make(chan struct{})}
+	cfg.Timing = cfg.Timing.withDefaults()
+	n := &Node{
+		cfg: cfg, logger: cfg.Logger, transport: cfg.Transport,
+		done: make(chan struct{}), stopFn: make(chan struct{}), leaderSig: make(chan struct{}),
+	}
+	n.readIndex.node = n
+	empty := ""
+	n.formation.Store(&empty)
 	if err := n.start(); err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("open cluster node %s: %w", cfg.NodeID, err)
 	}
 	return n, nil
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	t := n.cfg.Timing
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.HeartbeatTimeout = t.HeartbeatTimeout
+	rc.ElectionTimeout = t.ElectionTimeout
+	rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	rc.SnapshotInterval = t.SnapshotInterval
+	rc.SnapshotThreshold = t.SnapshotThreshold
+	rc.TrailingLogs = t.TrailingLogs
+	rc.CommitTimeout = 10 * time.Millisecond
+	// This node decides itself whether a snapshot replaces the state at
+	// start (checkState): never one older than the state file.
+	rc.NoSnapshotRestoreOnStart = true
+	rc.Logger = newHCLogAdapter(n.logger)
+	return rc
 }
 
 func (n *Node) start() error {
@@ -118,74 +210,82 @@ func (n *Node) start() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	hlog := newHCLogAdapter(n.logger)
-
 	var err error
 	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
+	rc := n.raftConfig()
+	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, rc.Logger)
+	if err != nil {
+		return fmt.Errorf("open raft snapshots: %w", err)
+	}
+	applied, _ := cfg.Store.Applied()
+	n.fsm = &fsm{store: cfg.Store, logger: n.logger, applied: newIndexWatch(applied), stop: n.stopFn}
+
+	hasState, err := n.hasState()
+	if err != nil {
+		return err
+	}
+	if err := n.checkNodeID(hasState); err != nil {
+		return err
+	}
+	if hasState {
+		if err := n.checkState(); err != nil {
+			return err
+		}
+		if err := n.migrate(rc); err != nil {
+			return err
+		}
+	}
 	logs, err := raft.NewLogCache(512, n.logStore)
 	if err != nil {
 		return err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, hlog)
-	if err != nil {
-		return fmt.Errorf("open raft snapshots: %w", err)
-	}
-	n.transport = cfg.Transport
-	if n.transport == nil {
-		_, n.transport = raft.NewInmemTransport(raft.ServerAddress(cfg.Address))
-		n.ownsTrans = true
-	}
-	hasState, err := raft.HasExistingState(logs, n.logStore, snaps)
-	if err != nil {
-		return fmt.Errorf("read raft state: %w", err)
-	}
-
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.Logger = hlog
-
-	fsm := &fsm{store: cfg.Store, logger: n.logger}
-	n.raft, err = raft.NewRaft(rc, fsm, logs, n.logStore, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.logStore, n.snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
-
+	if err := writeNodeID(cfg.DataDir, cfg.NodeID); err != nil {
+		n.raft.Shutdown().Error()
+		return err
+	}
+	n.registerRPC()
 	obs := make(chan raft.Observation, 16)
-	n.observer = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+	observer := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
 	})
-	n.raft.RegisterObserver(n.observer)
-	n.wg.Add(1)
-	go n.watchLeader(obs)
-
+	n.raft.RegisterObserver(observer)
+	n.wg.Go(func() {
+		defer n.raft.DeregisterObserver(observer)
+		n.watchLeader(obs)
+	})
+	n.wg.Go(n.leaderLoop)
 	if !hasState {
-		boot := raft.Configuration{Servers: []raft.Server{{
-			Suffrage: raft.Voter,
-			ID:       rc.LocalID,
-			Address:  n.transport.LocalAddr(),
-		}}}
-		if err := n.raft.BootstrapCluster(boot).Error(); err != nil {
-			n.raft.Shutdown().Error()
-			n.stopWatching()
-			return fmt.Errorf("bootstrap raft: %w", err)
-		}
-		n.logger.Info("Bootstrapped a new cluster with this node as its only member",
-			slog.String("node", cfg.NodeID), slog.String("address", string(n.transport.LocalAddr())))
+		ctx, cancel := context.WithCancel(context.Background())
+		n.wg.Go(func() {
+			defer cancel()
+			<-n.done
+		})
+		n.wg.Go(func() { n.form(ctx) })
 	}
 	return nil
 }
 
+// hasState reports whether the data directory holds a raft log, a raft
+// snapshot or an applied state: such a node never forms a cluster again.
+func (n *Node) hasState() (bool, error) {
+	ok, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
+	if err != nil {
+		return false, fmt.Errorf("read raft state: %w", err)
+	}
+	index, _ := n.cfg.Store.Applied()
+	return ok || index > 0, nil
+}
+
 // watchLeader wakes the waiters of leaderSig on every leader change.
 func (n *Node) watchLeader(obs <-chan raft.Observation) {
-	defer n.wg.Done()
 	for {
 		select {
 		case <-n.done:
@@ -196,41 +296,49 @@ func (n *Node) watchLeader(obs <-chan raft.Observation) {
 				n.logger.Info("Raft leader elected", slog.String("leader", string(lo.LeaderID)),
 					slog.String("address", string(lo.LeaderAddr)), slog.String("node", n.cfg.NodeID))
 			}
-			n.mu.Lock()
+			n.leaderMu.Lock()
 			close(n.leaderSig)
 			n.leaderSig = make(chan struct{})
-			n.mu.Unlock()
+			n.leaderMu.Unlock()
 		}
 	}
 }
 
 // leaderChanged returns a channel that is closed at the next leader change.
 func (n *Node) leaderChanged() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
 	return n.leaderSig
 }
 
 // WaitLeader returns once the cluster has a leader (this node or another),
 // or an error wrapping ErrNoLeader when ctx ends first.
 func (n *Node) WaitLeader(ctx context.Context) error {
-	// Observations may be dropped under load, so a slow tick re-checks too.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	for {
 		changed := n.leaderChanged()
 		if id, _ := n.Leader(); id != "" {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for a raft leader: %w: %w", ErrNoLeader, ctx.Err())
-		case <-n.done:
-			return fmt.Errorf("wait for a raft leader: %w (%w)", ErrNoLeader, ErrClosed)
-		case <-changed:
-		case <-tick.C:
+		if err := n.waitChange(ctx, changed); err != nil {
+			return fmt.Errorf("wait for a raft leader: %w", err)
 		}
 	}
+}
+
+// waitChange waits until changed is closed, with a slow tick in case an
+// observation was dropped.
+func (n *Node) waitChange(ctx context.Context, changed <-chan struct{}) error {
+	tick := time.NewTimer(50 * time.Millisecond)
+	defer tick.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+	case <-n.done:
+		return fmt.Errorf("%w (%w)", ErrNoLeader, ErrClosed)
+	case <-changed:
+	case <-tick.C:
+	}
+	return nil
 }
 
 // Leader returns the ID and address of the current leader, both empty if
@@ -240,12 +348,13 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// ID returns this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
 // IsLeader reports whether this node is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
-// Snapshot makes raft take a snapshot now and compact its log. It is for
-// operators and tests; raft snapshots on its own every SnapshotThreshold
-// entries.
+// Snapshot makes raft take a snapshot now and compact its log.
 func (n *Node) Snapshot() error {
 	if err := n.raft.Snapshot().Error(); err != nil {
 		return fmt.Errorf("raft snapshot: %w", err)
@@ -253,13 +362,45 @@ func (n *Node) Snapshot() error {
 	return nil
 }
 
-// Close stops raft and closes the raft log and, if the node made it, the
-// transport. It does not close Config.Store. It is safe to call more than
-// once.
+// Fresh returns nil if this node may serve reads from its replica: it is
+// the leader, or a follower that heard from a leader within MaxStale, and
+// its FSM applies the log. Otherwise it returns an error wrapping ErrStale
+// or ErrNoLeader that says why.
+func (n *Node) Fresh() error {
+	if err := n.fsm.Halted(); err != nil {
+		return fmt.Errorf("%w: this node stopped applying the raft log: %w", ErrNoLeader, err)
+	}
+	if n.IsLeader() {
+		return nil
+	}
+	last := n.raft.LastContact()
+	if id, _ := n.Leader(); id == "" && last.IsZero() {
+		return fmt.Errorf("%w: this node has not found a leader yet", ErrNoLeader)
+	}
+	if age := time.Since(last); age > n.cfg.MaxStale {
+		return fmt.Errorf("%w: this node has not heard from a leader for %s (cluster.max_stale is %s)",
+			ErrStale, age.Round(time.Second), n.cfg.MaxStale)
+	}
+	return nil
+}
+
+// Close hands leadership over if this node leads, then stops raft and
+// closes the raft log and the transport. It does not close Config.Store.
+// It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.IsLeader() && n.hasOtherVoters() {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.logger.Warn("Could not hand leadership over before stopping; the others elect a new leader after the election timeout",
+					slog.Any("error", err))
+			} else {
+				n.logger.Info("Handed leadership over before stopping")
+			}
+		}
+		close(n.done)
+		close(n.stopFn)
 		err := n.raft.Shutdown().Error()
-		n.stopWatching()
+		n.wg.Wait()
 		n.closeErr = errors.Join(err, n.closeStores())
 		if n.closeErr != nil {
 			n.closeErr = fmt.Errorf("close cluster node %s: %w", n.cfg.NodeID, n.closeErr)
@@ -268,44 +409,26 @@ func (n *Node) Close() error {
 	return n.closeErr
 }
 
-func (n *Node) stopWatching() {
-	n.raft.DeregisterObserver(n.observer)
-	close(n.done)
-	n.wg.Wait()
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && s.ID != raft.ServerID(n.cfg.NodeID) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) closeStores() error {
 	var errs []error
-	if c, ok := n.transport.(io.Closer); ok && n.ownsTrans {
+	if c, ok := n.transport.(io.Closer); ok {
 		errs = append(errs, c.Close())
 	}
 	if n.logStore != nil {
 		errs = append(errs, n.logStore.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// Sync returns once every change committed before the call is applied to the
-// local state. Only the leader can sync; elsewhere it returns an error
-// wrapping ErrNoLeader. Because the barrier it commits needs a quorum, a
-// read after Sync is also leader-verified: use it for consistent reads, and
-// after a restart before serving reads, since the log is replayed only once
-// the node has a leader.
-func (n *Node) Sync(ctx context.Context) error {
-	timeout := n.cfg.ProposeTimeout
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = time.Until(deadline)
-	}
-	future := n.raft.Barrier(timeout)
-	errc := make(chan error, 1)
-	go func() { errc <- future.Error() }()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("sync: %w", ctx.Err())
-	case err := <-errc:
-		if err != nil {
-			return fmt.Errorf("sync: %w", raftError(err))
-		}
-	}
-	return nil
 }

@@ -28,6 +28,10 @@ var (
 	schemaKey  = []byte("schema")
 	checkKey   = []byte("rootkey-check")
 	appliedKey = []byte("applied")
+
+	// appliedTermKey holds the term of the entry at the applied index.
+	// States written before it existed lack it; they read as term 0.
+	appliedTermKey = []byte("applied-term")
 )
 
 // initialMmapSize is the initial size of the memory mapping of the state file.
