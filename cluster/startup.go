@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/raft"
