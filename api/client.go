@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,8 @@ const (
 	// certRenewBefore is how long before its expiry a certificate derived
 	// from an API key is replaced by a fresh one.
 	certRenewBefore = 24 * time.Hour
+	// maxRetryAfter bounds how often one request waits for a Retry-After.
+	maxRetryAfter = 3
 )
 
 // ErrResponseTooLarge is returned (wrapped) when a server answers with a
@@ -42,8 +45,11 @@ type Config struct {
 	// https://). A request tries them in order, starting at the last one
 	// that answered, and moves on after a transport error (refused
 	// connection, failed TLS handshake, reset, timeout before an answer) or
-	// a 503 answer. Any other answer, 4xx or 5xx, is final. Enclave.RotateKey
-	// moves on only if it certainly did not reach the endpoint.
+	// a 503 answer. A 503 with Retry-After is sent again to the same
+	// endpoint after that delay. Any other answer, 4xx or 5xx, is final
+	// (ErrOutcomeUnknown among them). Enclave.RotateKey moves on only if it
+	// certainly did not reach the endpoint. The package overview has the
+	// details.
 	Endpoints []string
 
 	// APIKey, if set, is the client's identity: the client presents a
@@ -64,8 +70,9 @@ type Config struct {
 	InsecureSkipVerify bool
 
 	// Timeout bounds each attempt of a request against one endpoint,
-	// answer included; DefaultTimeout if 0. A deadline of the request's
-	// context bounds the request as a whole.
+	// answer included, and each wait for a Retry-After; DefaultTimeout if
+	// 0. A deadline of the request's context bounds the request as a
+	// whole.
 	Timeout time.Duration
 }
 
@@ -219,7 +226,8 @@ type request struct {
 	// version each time): it fails over to the next endpoint only if it
 	// certainly did not reach the first, never after it was sent and never
 	// on a 503, which may answer a change that was applied all the same
-	// (a timeout, a lost leadership).
+	// (a timeout). A 503 with Retry-After is the exception: a server sends
+	// one only for a request it did not act on, so it is sent again.
 	once bool
 }
 
@@ -247,14 +255,16 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 }
 
 // send tries the endpoints in turn, starting at the last good one, and
-// returns the first final answer.
+// returns the first final answer. A 503 with Retry-After is sent again to
+// the same endpoint after the delay, at most maxRetryAfter times; any
+// other 503 moves on to the next endpoint.
 func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 	n := len(c.endpoints)
-	start := int(c.last.Load())
+	idx := int(c.last.Load())
 	var errs []error
-	for i := range n {
-		idx := (start + i) % n
-		status, body, err := c.attempt(ctx, c.endpoints[idx], r)
+	waits := 0
+	for tried := 0; tried < n; {
+		a, err := c.attempt(ctx, c.endpoints[idx], r)
 		if err != nil {
 			if ctx.Err() != nil {
 				// The caller gave up: no other endpoint will do better.
@@ -268,17 +278,65 @@ func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 				return 0, nil, fmt.Errorf("api: %s %s: %w (not sent to another endpoint: it may have been applied)", r.method, routeOf(r.path), err)
 			}
 			errs = append(errs, err)
+			idx, tried = (idx+1)%n, tried+1
 			continue
 		}
-		if status == http.StatusServiceUnavailable && i < n-1 && !r.once {
-			errs = append(errs, fmt.Errorf("%s: %w", c.endpoints[idx], decodeError(status, body)))
-			clear(body)
-			continue
+		if a.status == http.StatusServiceUnavailable {
+			// Retry-After says that the server did not act on the request
+			// and when to ask again: also a RotateKey may be sent again.
+			if a.hasRetryAfter && waits < maxRetryAfter {
+				if c.wait(ctx, a.retryAfter) {
+					waits++
+					clear(a.body)
+					continue
+				}
+				// No time left to wait: the answer is final.
+			} else if tried < n-1 && !r.once {
+				errs = append(errs, fmt.Errorf("%s: %w", c.endpoints[idx], decodeError(a.status, a.body)))
+				clear(a.body)
+				idx, tried = (idx+1)%n, tried+1
+				continue
+			}
 		}
 		c.last.Store(int64(idx))
-		return status, body, nil
+		return a.status, a.body, nil
 	}
 	return 0, nil, fmt.Errorf("api: %s %s: no endpoint answered: %w", r.method, routeOf(r.path), errors.Join(errs...))
+}
+
+// wait sleeps for d, shortened to the client's per-attempt timeout, and
+// reports whether the request may be sent again: not if its context ends
+// first, or would end within the wait, as then the retry could not
+// succeed.
+func (c *Client) wait(ctx context.Context, d time.Duration) bool {
+	d = min(d, c.timeout)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date (RFC 9110, section 10.2.3). A date in the past is no delay.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // transportError is a failure before any answer arrived: the request may
@@ -292,9 +350,17 @@ type transportError struct {
 func (e *transportError) Error() string { return e.endpoint + ": " + e.err.Error() }
 func (e *transportError) Unwrap() error { return e.err }
 
+// answer is a server's answer to one attempt.
+type answer struct {
+	status        int
+	body          []byte
+	retryAfter    time.Duration
+	hasRetryAfter bool // the answer had a valid Retry-After header
+}
+
 // attempt sends r to one endpoint and reads the answer, all within the
 // client's per-attempt timeout.
-func (c *Client) attempt(ctx context.Context, endpoint string, r request) (int, []byte, error) {
+func (c *Client) attempt(ctx context.Context, endpoint string, r request) (answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var sent atomic.Bool
@@ -309,7 +375,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, r request) (int, 
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, endpoint+r.path, body)
 	if err != nil {
-		return 0, nil, fmt.Errorf("build request: %w", err)
+		return answer{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if r.body != nil {
@@ -321,20 +387,22 @@ func (c *Client) attempt(ctx context.Context, endpoint string, r request) (int, 
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
-		return 0, nil, &transportError{endpoint: endpoint, err: err, sent: sent.Load()}
+		return answer{}, &transportError{endpoint: endpoint, err: err, sent: sent.Load()}
 	}
 	defer resp.Body.Close()
 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
 	if err != nil {
 		clear(data)
-		return 0, nil, fmt.Errorf("%s: read answer: %w", endpoint, err)
+		return answer{}, fmt.Errorf("%s: read answer: %w", endpoint, err)
 	}
 	if len(data) > maxResponseSize {
 		clear(data)
-		return 0, nil, fmt.Errorf("%s: %w (more than %d bytes)", endpoint, ErrResponseTooLarge, maxResponseSize)
+		return answer{}, fmt.Errorf("%s: %w (more than %d bytes)", endpoint, ErrResponseTooLarge, maxResponseSize)
 	}
-	return resp.StatusCode, data, nil
+	a := answer{status: resp.StatusCode, body: data}
+	a.retryAfter, a.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return a, nil
 }
 
 // decodeError turns a non-2xx answer into an *Error. The body is

@@ -362,6 +362,35 @@ func TestRoutes(t *testing.T) {
 			method: "DELETE", path: "/v1/enclaves/t1/policies/p",
 		},
 		{
+			name:   "ClusterMembers",
+			call:   func(ctx context.Context, c *api.Client) (any, error) { return c.ClusterMembers(ctx) },
+			method: "GET", path: "/v1/cluster/members",
+			answer: `{"members":[{"id":"n1","peer_address":"n1.example:7374","api_address":"n1.example:7373","suffrage":"voter","leader":true},` +
+				`{"id":"n4","peer_address":"n4.example:7374","api_address":"","suffrage":"nonvoter","leader":false}]}`,
+			want: &api.ClusterMembers{Members: []api.ClusterMember{
+				{ID: "n1", PeerAddress: "n1.example:7374", APIAddress: "n1.example:7373", Suffrage: api.SuffrageVoter, Leader: true},
+				{ID: "n4", PeerAddress: "n4.example:7374", Suffrage: api.SuffrageNonvoter},
+			}},
+		},
+		{
+			name:   "AddNode",
+			call:   func(ctx context.Context, c *api.Client) (any, error) { return c.AddNode(ctx, "n4.example:7374") },
+			method: "POST", path: "/v1/cluster/members",
+			body:   `{"address":"n4.example:7374"}`,
+			answer: `{"id":"n4","peer_address":"n4.example:7374","api_address":"n4.example:7373","suffrage":"nonvoter","leader":false}`,
+			want:   &api.ClusterMember{ID: "n4", PeerAddress: "n4.example:7374", APIAddress: "n4.example:7373", Suffrage: api.SuffrageNonvoter},
+		},
+		{
+			name:   "RemoveNode",
+			call:   func(ctx context.Context, c *api.Client) (any, error) { return nil, c.RemoveNode(ctx, "n3") },
+			method: "DELETE", path: "/v1/cluster/members/n3",
+		},
+		{
+			name:   "RemoveNodeEscaped",
+			call:   func(ctx context.Context, c *api.Client) (any, error) { return nil, c.RemoveNode(ctx, "a b?") },
+			method: "DELETE", path: "/v1/cluster/members/a%20b%3F",
+		},
+		{
 			name: "EnclaveEscaped",
 			call: func(ctx context.Context, c *api.Client) (any, error) {
 				return nil, c.Enclave("a/b").DeleteKey(ctx, "c d")
@@ -455,6 +484,9 @@ func TestErrors(t *testing.T) {
 		{"ErrEnclaveNotFound", api.ErrEnclaveNotFound},
 		{"ErrKeyVersionNotFound", api.ErrKeyVersionNotFound},
 		{"ErrNoCertificate", api.ErrNoCertificate},
+		{"ErrNoLeader", api.ErrNoLeader},
+		{"ErrOverloaded", api.ErrOverloaded},
+		{"ErrOutcomeUnknown", api.ErrOutcomeUnknown},
 	}
 	key := MustGenerateAPIKey(t)
 	for _, s := range sentinels {

@@ -32,6 +32,9 @@
 //	GET    /v1/metrics                             Prometheus text
 //	GET    /v1/tls/status                          → TLSStatus of the node that answers (cluster admin)
 //	POST   /v1/tls/reload                          → TLSReloadResult (cluster admin)
+//	GET    /v1/cluster/members                     → ClusterMembers (cluster admin)
+//	POST   /v1/cluster/members                     AddNodeRequest → ClusterMember (cluster admin)
+//	DELETE /v1/cluster/members/{id}                (cluster admin)
 //	GET    /v1/enclaves                            ?prefix=&continue=&limit= → ListResponse
 //	PUT    /v1/enclaves/{enclave}                  → EnclaveInfo (cluster admin)
 //	GET    /v1/enclaves/{enclave}                  → EnclaveInfo
@@ -79,6 +82,34 @@
 // certainly did not reach the endpoint, and never on a 503. An error
 // answer is returned as an *Error, which errors.Is compares with the
 // sentinel errors of this package.
+//
+// A cluster that cannot take a request now answers one of three errors,
+// and the Client treats each differently:
+//
+//   - ErrNoLeader (503 "no leader: …"): there is no leader, during an
+//     election or without a quorum, and nothing was applied. The Client
+//     moves on to the next endpoint, as for any 503; once every endpoint
+//     answered so, it returns the last answer, and the caller may try again
+//     a little later (an election takes a few seconds).
+//   - ErrOverloaded (503 "server overloaded, retry later", with a
+//     Retry-After header): the cluster could not queue the request, and
+//     nothing was applied. The Client waits as long as Retry-After says,
+//     but no longer than Config.Timeout, and sends the request again to the
+//     same endpoint, up to three times; after that a further 503 moves on
+//     to the next endpoint. If the context's deadline would pass during the
+//     wait, it does not wait but returns ErrOverloaded at once. Since the
+//     server did not act, Enclave.RotateKey is sent again too.
+//   - ErrOutcomeUnknown (500 "the outcome of the write is unknown"): the
+//     node lost its leadership, or its leader, while the write was in
+//     flight, so it may or may not have been applied. The Client never
+//     sends it again, to this or another endpoint: a blind retry of a create
+//     that was applied would answer "already exists", of a rotation add a
+//     second version. It returns the error as is, so
+//     errors.Is(err, ErrOutcomeUnknown) holds; the caller should read the
+//     state (describe the key) before deciding whether to repeat the write.
+//
+// The membership methods (ClusterMembers, AddNode, RemoveNode) may be sent
+// to any member: a change is made by the leader whichever member is asked.
 //
 // Plaintexts and data keys pass through the client's buffers; it clears
 // those it owns once the answer is decoded. The byte slices it returns

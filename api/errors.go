@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is an error answered by a minkms server. Every API error is sent as
@@ -26,13 +27,21 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is an *Error with the same message.
+// ErrNoLeader is the one exception: it matches every message that starts
+// with "no leader:", as what follows the colon says why and may vary.
 func (e *Error) Is(target error) bool {
 	var t *Error
 	if !errors.As(target, &t) {
 		return false
 	}
+	if t == ErrNoLeader {
+		return e.Message == t.Message || strings.HasPrefix(e.Message, noLeaderPrefix)
+	}
 	return e.Message == t.Message
 }
+
+// noLeaderPrefix starts the message of every "no leader" answer.
+const noLeaderPrefix = "no leader:"
 
 // The errors a server answers on the KES-compatible routes, with KES's
 // status codes and exact messages: KES clients (MinIO among them) compare
@@ -66,4 +75,25 @@ var (
 	// ErrNoCertificate is returned when a request that needs a client
 	// certificate was sent without one.
 	ErrNoCertificate = &Error{http.StatusUnauthorized, "no client certificate"}
+)
+
+// The errors of a cluster that cannot take a request now, on every route.
+// The Client handles each as documented in the package overview; they
+// reach the caller only when the Client gave up.
+var (
+	// ErrNoLeader is answered (503) when the cluster has no leader that
+	// can take the request, during an election or without a quorum. The
+	// request was not applied; it is safe to try again, and the Client
+	// tries the next endpoint.
+	ErrNoLeader = &Error{http.StatusServiceUnavailable, "no leader: the cluster cannot accept writes now"}
+	// ErrOverloaded is answered (503, with a Retry-After header) when the
+	// cluster cannot queue the request now. The request was not applied;
+	// the Client waits as long as Retry-After says and tries again.
+	ErrOverloaded = &Error{http.StatusServiceUnavailable, "server overloaded, retry later"}
+	// ErrOutcomeUnknown is answered (500) when the node lost its
+	// leadership, or its contact with the leader, while a write was in
+	// flight: the write may or may not have been applied. The Client
+	// never sends it again. Read the state before deciding to retry: a
+	// blind retry of a create that was applied answers "already exists".
+	ErrOutcomeUnknown = &Error{http.StatusInternalServerError, "the outcome of the write is unknown"}
 )

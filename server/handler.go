@@ -20,7 +20,8 @@ type handler struct {
 	svc      *kms.Service
 	log      *slog.Logger
 	node     nodeInfo
-	certs    certManager // nil: the TLS routes answer 503
+	certs    certManager  // nil: the TLS routes answer 503
+	cluster  clusterAdmin // nil: the membership routes answer 503
 	metrics  *httpMetrics
 	registry *prometheus.Registry
 	timeout  time.Duration // per request, from limits.request_timeout
@@ -94,6 +95,15 @@ func (h *handler) routes() http.Handler {
 		r.Group(func(r chi.Router) {
 			r.Use(h.validateParams, h.authenticate)
 			h.nativeRoutes(r, putOrPost)
+		})
+	})
+
+	// Cluster membership: native like the enclave routes.
+	r.Route("/v1/cluster", func(r chi.Router) {
+		r.Use(timeout(h.timeout), native)
+		r.Group(func(r chi.Router) {
+			r.Use(h.validateParams, h.authenticate)
+			h.clusterRoutes(r, putOrPost)
 		})
 	})
 	return r

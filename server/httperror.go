@@ -28,13 +28,66 @@ var (
 	errInternal        = &httpError{http.StatusInternalServerError, "internal error"}
 )
 
+// The failures of the cluster layer that a client must tell apart. The
+// cluster layer's errors wrap these, or are mapped to them, so that
+// clusterErrors decides their answers in one place.
+var (
+	errNoLeader       = errors.New("no leader")
+	errOverloaded     = errors.New("overloaded")
+	errOutcomeUnknown = errors.New("the outcome of the write is unknown")
+	errAlreadyMember  = errors.New("already a member")
+	errNotMember      = errors.New("not a member")
+	errRefused        = errors.New("node refused")
+)
+
+// clusterError is how one cluster failure is answered.
+type clusterError struct {
+	err    error
+	status int
+	// message is what the client sees; "" shows the error's own text,
+	// which says which node and why.
+	message string
+	// retryAfter, if set, is sent as the Retry-After header: the request
+	// was not acted on and may be sent again after that many seconds.
+	retryAfter string
+}
+
+// clusterErrors answers the cluster failures. The messages of the first
+// three are the api package's, which clients compare.
+var clusterErrors = []clusterError{
+	{err: errNoLeader, status: http.StatusServiceUnavailable, message: api.ErrNoLeader.Message},
+	{err: errOverloaded, status: http.StatusServiceUnavailable, message: api.ErrOverloaded.Message, retryAfter: "1"},
+	{err: errOutcomeUnknown, status: http.StatusInternalServerError, message: api.ErrOutcomeUnknown.Message},
+	{err: errAlreadyMember, status: http.StatusConflict},
+	{err: errNotMember, status: http.StatusNotFound},
+	{err: errRefused, status: http.StatusBadRequest},
+}
+
+// clusterErrorOf returns the entry of clusterErrors that err wraps.
+func clusterErrorOf(err error) (clusterError, bool) {
+	for _, ce := range clusterErrors {
+		if errors.Is(err, ce.err) {
+			return ce, true
+		}
+	}
+	return clusterError{}, false
+}
+
 // statusOf maps an error to the HTTP status and the message the client
 // sees. Exists is 400 on the KES-compatible routes, as KES answers, and 409
 // on the native ones. Internal errors are shown as "internal error" only.
+// A cluster failure is answered as clusterErrors says, also when a kms
+// error wraps it (kms wraps what it does not know as internal).
 func statusOf(err error, native bool) (int, string) {
 	var he *httpError
 	if errors.As(err, &he) {
 		return he.Status, he.Message
+	}
+	if ce, ok := clusterErrorOf(err); ok {
+		if ce.message == "" {
+			return ce.status, err.Error()
+		}
+		return ce.status, ce.message
 	}
 	var ke *kms.Error
 	if !errors.As(err, &ke) {
@@ -75,8 +128,14 @@ func statusOf(err error, native bool) (int, string) {
 // says so for its own errors, statusOf for the others); one whose client
 // went away is logged at debug level only, as nobody is left to answer and
 // nothing is broken.
+//
+// It is the one place that sets Retry-After, on the answers that
+// clusterErrors gives one.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, msg := statusOf(err, isNative(r.Context()))
+	if ce, ok := clusterErrorOf(err); ok && ce.retryAfter != "" {
+		w.Header().Set("Retry-After", ce.retryAfter)
+	}
 	if status == http.StatusInternalServerError || status == http.StatusServiceUnavailable {
 		level := slog.LevelError
 		if status == http.StatusServiceUnavailable {

@@ -18,6 +18,7 @@ import (
 func TestJSONOnEveryDataCommand(t *testing.T) {
 	noData := map[string]bool{
 		"minkms key rm": true, "minkms enclave rm": true, "minkms identity rm": true, "minkms policy rm": true,
+		"minkms cluster remove-node": true,
 	}
 	setEnv(t, nil)
 	root := (&cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}).rootCommand()
