@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/tlsmgr"
 )
 
 // ConfigVersion is the only config file version this build reads.
@@ -771,6 +772,23 @@ func (c *Config) check() error {
 		errs = append(errs, fmt.Errorf("server: config: %s: %s", fieldName(append([]any{"cluster"}, p.path...)), p.msg))
 	}
 	return errors.Join(errs...)
+}
+
+// TLSManagerConfig returns what the node's certificate manager is built
+// from: the pairs, the CA bundle, the reload and warning settings, and the
+// host every pair must name, that of cluster.advertise (none when that
+// binds a wildcard address). The node and `minkms cert check --config`
+// both take it from here, so the check looks at what the node loads.
+// Logger and Clock are left to the caller.
+func (c *Config) TLSManagerConfig() tlsmgr.Config {
+	return tlsmgr.Config{
+		Certs:          tlsPairs(c.TLS.Certs),
+		CA:             c.TLS.CA,
+		Host:           advertisedHost(c.Cluster.Advertise),
+		VerifyClients:  c.TLS.VerifyClients,
+		ReloadInterval: c.TLS.ReloadInterval,
+		WarnBefore:     c.TLS.WarnBefore,
+	}
 }
 
 // load returns the root key from where the config says. The caller clears

@@ -490,3 +490,30 @@ func TestNewChecksClusterConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSManagerConfig: the node's certificate manager and `minkms cert
+// check --config` are built from the same derivation of host and pairs.
+func TestTLSManagerConfig(t *testing.T) {
+	for _, tc := range []struct{ advertise, host string }{
+		{"kms-1.example:7373", "kms-1.example"},
+		{"10.0.0.5:7373", "10.0.0.5"},
+		{"0.0.0.0:7373", ""},
+		{"'[::]:7373'", ""},
+	} {
+		cfg, err := server.ParseConfig("minkms.yaml", []byte(edit(t, "advertise: 127.0.0.1:7373", "  advertise: "+tc.advertise)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc2 := cfg.TLSManagerConfig()
+		if tc2.Host != tc.host {
+			t.Errorf("advertise %s: Host = %q, want %q", tc.advertise, tc2.Host, tc.host)
+		}
+		if len(tc2.Certs) != 1 || tc2.Certs[0].Cert != "/etc/minkms/node.crt" || tc2.Certs[0].Key != "/etc/minkms/node.key" ||
+			tc2.CA != "/etc/minkms/ca.crt" || tc2.ReloadInterval != 60*time.Minute || tc2.WarnBefore != 48*time.Hour {
+			t.Errorf("TLSManagerConfig = %+v, want the file's pairs, CA and timings", tc2)
+		}
+		if cc := tc2.CheckConfig(); cc.Host != tc2.Host || cc.CA != tc2.CA || cc.WarnBefore != tc2.WarnBefore || len(cc.Certs) != 1 {
+			t.Errorf("CheckConfig = %+v, want what the manager loads", cc)
+		}
+	}
+}
