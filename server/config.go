@@ -120,15 +120,16 @@ type ClusterConfig struct {
 
 // RaftConfig holds the raft timings and log settings of cluster.raft, as
 // checked against raft's own constraints: every timeout at least 5ms,
-// LeaderLeaseTimeout <= HeartbeatTimeout <= ElectionTimeout. The cluster
-// package maps them onto raft.Config fields of the same names.
+// LeaderLeaseTimeout <= HeartbeatTimeout <= ElectionTimeout. They are
+// meant for the raft.Config fields of the same names. A zero value in a
+// Config built by a program stands for the default.
 type RaftConfig struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
 	SnapshotInterval   time.Duration
 	SnapshotThreshold  uint64 // log entries between snapshots, at least 1
-	TrailingLogs       uint64 // log entries kept after a snapshot, for followers to catch up from
+	TrailingLogs       uint64 // log entries kept after a snapshot, for followers to catch up from, at least 1
 }
 
 // LogConfig sets the log level and format ("text" or "json").
@@ -528,7 +529,7 @@ func (v *validator) cluster(fc *fileConfig, cfg *Config) {
 		LeaderLeaseTimeout: v.duration(r.LeaderLeaseTimeout, 0, minRaftTimeout, "cluster", "raft", "leader_lease_timeout"),
 		SnapshotInterval:   v.duration(r.SnapshotInterval, 0, minRaftTimeout, "cluster", "raft", "snapshot_interval"),
 		SnapshotThreshold:  v.count(r.SnapshotThreshold, 1, "cluster", "raft", "snapshot_threshold"),
-		TrailingLogs:       v.count(r.TrailingLogs, 0, "cluster", "raft", "trailing_logs"),
+		TrailingLogs:       v.count(r.TrailingLogs, 1, "cluster", "raft", "trailing_logs"),
 	}
 	raftParsed := len(v.errs) == raftErrs
 
