@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/tlsmgr"
 )
 
 // ConfigVersion is the only config file version this build reads.
@@ -25,11 +26,27 @@ const ConfigVersion = "v1"
 const (
 	DefaultAddress        = "127.0.0.1:7373"
 	DefaultClusterAddress = "127.0.0.1:7374"
-	DefaultNodeID         = "n1"
 	DefaultReloadInterval = 60 * time.Minute
 	DefaultWarnBefore     = 48 * time.Hour
 	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxStale       = 30 * time.Second
 )
+
+// Defaults of the raft settings (cluster.raft): with them a LAN cluster
+// elects a new leader within about 3s of losing one. Across a WAN, raise
+// heartbeat_timeout and election_timeout together.
+const (
+	DefaultHeartbeatTimeout   = time.Second
+	DefaultElectionTimeout    = time.Second
+	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	DefaultSnapshotInterval   = 2 * time.Minute
+	DefaultSnapshotThreshold  = 8192
+	DefaultTrailingLogs       = 10240
+)
+
+// MaxBootstrapExpect is the largest cluster.bootstrap_expect: a raft cluster
+// of more voters gets slower without getting safer.
+const MaxBootstrapExpect = 9
 
 // Config is the configuration of one node, as read from its YAML file
 // (see ParseConfig) and completed with defaults.
@@ -68,11 +85,51 @@ type CertPair struct {
 	Key  string
 }
 
-// ClusterConfig identifies the node in its cluster.
+// ClusterConfig identifies the node in its cluster and says how it forms
+// or joins one. At most one of Bootstrap and BootstrapExpect is set;
+// BootstrapExpect needs Join.
 type ClusterConfig struct {
-	NodeID    string
+	NodeID    string // required; kept in the data directory, may not change
 	Advertise string // the advertised API address; its host must be in the certificate's SANs
-	Address   string // the inter-node listener (raft), host:port
+	Address   string // the inter-node listener (raft and the internal RPC), host:port
+
+	// AdvertisePeer is the host:port that peers dial (default Address,
+	// which then must not bind a wildcard host). With port 0 in Address
+	// the node advertises the port it bound.
+	AdvertisePeer string
+
+	// Bootstrap forms a one-node cluster, once, on a node without state;
+	// with Join it asks the Join peers first and joins if one is in a
+	// cluster.
+	Bootstrap bool
+
+	// BootstrapExpect (1 to 9, 0 for none) forms a cluster of that many
+	// nodes, found through Join, all bootstrapping the same configuration.
+	BootstrapExpect int
+
+	// Join lists the peer addresses (host:port) to join through, or to
+	// exchange ids with for BootstrapExpect.
+	Join []string
+
+	// MaxStale is how long a follower without contact to a leader keeps
+	// serving key operations (default DefaultMaxStale, at least 1s).
+	MaxStale time.Duration
+
+	Raft RaftConfig
+}
+
+// RaftConfig holds the raft timings and log settings of cluster.raft, as
+// checked against raft's own constraints: every timeout at least 5ms,
+// LeaderLeaseTimeout <= HeartbeatTimeout <= ElectionTimeout. They are
+// meant for the raft.Config fields of the same names. A zero value in a
+// Config built by a program stands for the default.
+type RaftConfig struct {
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64 // log entries between snapshots, at least 1
+	TrailingLogs       uint64 // log entries kept after a snapshot, for followers to catch up from, at least 1
 }
 
 // LogConfig sets the log level and format ("text" or "json").
@@ -131,9 +188,22 @@ type fileConfig struct {
 		WarnBefore     string `yaml:"warn_before"`
 	} `yaml:"tls"`
 	Cluster struct {
-		NodeID    string `yaml:"node_id"`
-		Advertise string `yaml:"advertise"`
-		Address   string `yaml:"address"`
+		NodeID          string   `yaml:"node_id"`
+		Advertise       string   `yaml:"advertise"`
+		Address         string   `yaml:"address"`
+		AdvertisePeer   string   `yaml:"advertise_peer"`
+		Bootstrap       bool     `yaml:"bootstrap"`
+		BootstrapExpect *int     `yaml:"bootstrap_expect"`
+		Join            []string `yaml:"join"`
+		MaxStale        string   `yaml:"max_stale"`
+		Raft            struct {
+			HeartbeatTimeout   string `yaml:"heartbeat_timeout"`
+			ElectionTimeout    string `yaml:"election_timeout"`
+			LeaderLeaseTimeout string `yaml:"leader_lease_timeout"`
+			SnapshotInterval   string `yaml:"snapshot_interval"`
+			SnapshotThreshold  *int64 `yaml:"snapshot_threshold"`
+			TrailingLogs       *int64 `yaml:"trailing_logs"`
+		} `yaml:"raft"`
 	} `yaml:"cluster"`
 	Log struct {
 		Level  string `yaml:"level"`
@@ -424,26 +494,230 @@ func (v *validator) tls(fc *fileConfig, cfg *Config) {
 // nodeIDPattern is what raft and the status API accept as a node id.
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
+// Lower bounds of the cluster settings. Raft itself refuses timeouts and
+// a snapshot interval below 5ms (raft.ValidateConfig).
+const (
+	minMaxStale    = time.Second
+	minRaftTimeout = 5 * time.Millisecond
+)
+
 func (v *validator) cluster(fc *fileConfig, cfg *Config) {
 	c := fc.Cluster
-	cfg.Cluster.NodeID = c.NodeID
-	if c.NodeID == "" {
-		cfg.Cluster.NodeID = DefaultNodeID
-	} else if !nodeIDPattern.MatchString(c.NodeID) {
-		v.errorf([]any{"cluster", "node_id"}, "invalid node id %q: use 1 to 64 of A-Z a-z 0-9 _ . -", c.NodeID)
+	cc := &cfg.Cluster
+	cc.NodeID = c.NodeID
+	cc.Advertise = c.Advertise
+	if cc.Advertise == "" {
+		cc.Advertise = cfg.Address
 	}
-	cfg.Cluster.Advertise = c.Advertise
-	if c.Advertise == "" {
-		cfg.Cluster.Advertise = cfg.Address
-	} else {
-		v.hostPort(c.Advertise, "cluster", "advertise")
+	cc.Address = c.Address
+	cc.AdvertisePeer = c.AdvertisePeer
+	cc.Bootstrap = c.Bootstrap
+	if c.BootstrapExpect != nil {
+		cc.BootstrapExpect = *c.BootstrapExpect
+		if cc.BootstrapExpect == 0 { // 0 is "none" only when it is not written down
+			v.errorf([]any{"cluster", "bootstrap_expect"}, "%s", bootstrapExpectRange(0))
+		}
 	}
-	cfg.Cluster.Address = c.Address
+	cc.Join = c.Join
+	cc.MaxStale = v.duration(c.MaxStale, 0, minMaxStale, "cluster", "max_stale")
+
+	r := c.Raft
+	raftErrs := len(v.errs)
+	cc.Raft = RaftConfig{
+		HeartbeatTimeout:   v.duration(r.HeartbeatTimeout, 0, minRaftTimeout, "cluster", "raft", "heartbeat_timeout"),
+		ElectionTimeout:    v.duration(r.ElectionTimeout, 0, minRaftTimeout, "cluster", "raft", "election_timeout"),
+		LeaderLeaseTimeout: v.duration(r.LeaderLeaseTimeout, 0, minRaftTimeout, "cluster", "raft", "leader_lease_timeout"),
+		SnapshotInterval:   v.duration(r.SnapshotInterval, 0, minRaftTimeout, "cluster", "raft", "snapshot_interval"),
+		SnapshotThreshold:  v.count(r.SnapshotThreshold, 1, "cluster", "raft", "snapshot_threshold"),
+		TrailingLogs:       v.count(r.TrailingLogs, 1, "cluster", "raft", "trailing_logs"),
+	}
+	raftParsed := len(v.errs) == raftErrs
+
+	cc.fill()
+	for _, p := range cc.problems() {
+		switch {
+		case !raftParsed && p.path[0] == "raft":
+			continue // compared with a default standing in for a bad value
+		case c.Advertise == "" && p.path[0] == "advertise":
+			continue // the API address, reported as such
+		}
+		v.errorf(append([]any{"cluster"}, p.path...), "%s", p.msg)
+	}
+}
+
+// count parses a count at path: 0 (the default applies) if it is absent,
+// an error if it is below min.
+func (v *validator) count(n *int64, min int64, path ...any) uint64 {
+	switch {
+	case n == nil:
+		return 0
+	case *n < min:
+		v.errorf(path, "must be at least %d, not %d", min, *n)
+		return 0
+	}
+	return uint64(*n)
+}
+
+// fill sets the defaults of the cluster settings left zero. AdvertisePeer
+// stays empty when Address binds a wildcard host: peers cannot dial that.
+func (c *ClusterConfig) fill() {
 	if c.Address == "" {
-		cfg.Cluster.Address = DefaultClusterAddress
-	} else {
-		v.hostPort(c.Address, "cluster", "address")
+		c.Address = DefaultClusterAddress
 	}
+	if c.AdvertisePeer == "" && !wildcardHost(c.Address) {
+		c.AdvertisePeer = c.Address
+	}
+	if c.MaxStale == 0 {
+		c.MaxStale = DefaultMaxStale
+	}
+	r := &c.Raft
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&r.HeartbeatTimeout, DefaultHeartbeatTimeout},
+		{&r.ElectionTimeout, DefaultElectionTimeout},
+		{&r.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout},
+		{&r.SnapshotInterval, DefaultSnapshotInterval},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if r.SnapshotThreshold == 0 {
+		r.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if r.TrailingLogs == 0 {
+		r.TrailingLogs = DefaultTrailingLogs
+	}
+}
+
+// problem is a broken rule of the cluster settings: the setting, as a path
+// below cluster, and what is wrong with it.
+type problem struct {
+	path []any
+	msg  string
+}
+
+// problems checks filled cluster settings against the rules that files
+// and programs share; ParseConfig adds the line of each.
+func (c *ClusterConfig) problems() []problem {
+	var ps []problem
+	add := func(msg string, path ...any) { ps = append(ps, problem{path, msg}) }
+
+	switch {
+	case c.NodeID == "":
+		add("missing: name this node (1 to 64 of A-Z a-z 0-9 _ . -); the id is kept in data_dir and may not change", "node_id")
+	case !nodeIDPattern.MatchString(c.NodeID):
+		add(fmt.Sprintf("invalid node id %q: use 1 to 64 of A-Z a-z 0-9 _ . -", c.NodeID), "node_id")
+	}
+	for _, a := range []struct{ name, addr string }{{"advertise", c.Advertise}, {"address", c.Address}} {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
+			add(fmt.Sprintf("invalid address %q: want host:port", a.addr), a.name)
+		}
+	}
+	switch {
+	case c.AdvertisePeer == "":
+		add(fmt.Sprintf("missing: cluster.address %s binds every interface, so name the host:port that the other nodes dial, such as kms-1.example.net:7374", c.Address), "advertise_peer")
+	case c.AdvertisePeer != c.Address || wildcardHost(c.AdvertisePeer):
+		if err := dialable(c.AdvertisePeer); err != nil {
+			add(err.Error(), "advertise_peer")
+		}
+	}
+
+	switch {
+	case c.Bootstrap && c.BootstrapExpect != 0:
+		add("set either bootstrap (a one-node cluster) or bootstrap_expect (a cluster of that many nodes found through join), not both", "bootstrap_expect")
+	case c.BootstrapExpect < 0 || c.BootstrapExpect > MaxBootstrapExpect:
+		add(bootstrapExpectRange(c.BootstrapExpect), "bootstrap_expect")
+	case c.BootstrapExpect > 0 && len(c.Join) == 0:
+		add("needs join: the peer addresses (host:port) of the other nodes to form the cluster with", "bootstrap_expect")
+	}
+	seen := make(map[string]int)
+	for i, addr := range c.Join {
+		if err := dialable(addr); err != nil {
+			add(err.Error(), "join", i)
+			continue
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		key := net.JoinHostPort(strings.ToLower(host), port)
+		if first, ok := seen[key]; ok {
+			add(fmt.Sprintf("%s is listed twice: see join[%d]", addr, first), "join", i)
+			continue
+		}
+		seen[key] = i
+	}
+
+	if c.MaxStale < minMaxStale {
+		add(fmt.Sprintf("%s is too short: use at least %s", c.MaxStale, minMaxStale), "max_stale")
+	}
+	return append(ps, c.Raft.problems()...)
+}
+
+// problems checks the raft settings against raft's own constraints
+// (raft.ValidateConfig), which would otherwise stop the node at start.
+func (r RaftConfig) problems() []problem {
+	var ps []problem
+	add := func(msg, field string) { ps = append(ps, problem{[]any{"raft", field}, msg}) }
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"heartbeat_timeout", r.HeartbeatTimeout},
+		{"election_timeout", r.ElectionTimeout},
+		{"leader_lease_timeout", r.LeaderLeaseTimeout},
+		{"snapshot_interval", r.SnapshotInterval},
+	} {
+		if d.v < minRaftTimeout {
+			add(fmt.Sprintf("%s is too short: raft needs at least %s", d.v, minRaftTimeout), d.field)
+		}
+	}
+	if r.LeaderLeaseTimeout > r.HeartbeatTimeout {
+		add(fmt.Sprintf("%s is longer than heartbeat_timeout (%s): raft needs leader_lease_timeout <= heartbeat_timeout",
+			r.LeaderLeaseTimeout, r.HeartbeatTimeout), "leader_lease_timeout")
+	}
+	if r.ElectionTimeout < r.HeartbeatTimeout {
+		add(fmt.Sprintf("%s is shorter than heartbeat_timeout (%s): raft needs election_timeout >= heartbeat_timeout",
+			r.ElectionTimeout, r.HeartbeatTimeout), "election_timeout")
+	}
+	if r.SnapshotThreshold < 1 {
+		add("must be at least 1", "snapshot_threshold")
+	}
+	return ps
+}
+
+func bootstrapExpectRange(n int) string {
+	return fmt.Sprintf("must be between 1 and %d, not %d", MaxBootstrapExpect, n)
+}
+
+// wildcardHost reports whether addr binds every interface (0.0.0.0, ::
+// or no host at all). An address that does not parse is not one.
+func wildcardHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// dialable checks that addr is an address another node can dial: a host
+// that is not a wildcard and a port from 1 to 65535.
+func dialable(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" {
+		return fmt.Errorf("invalid address %q: want host:port", addr)
+	}
+	if wildcardHost(addr) {
+		return fmt.Errorf("%q names no host that can be dialed: use the host name or IP address of the node", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("invalid port in %q: want a number from 1 to 65535", addr)
+	}
+	return nil
 }
 
 func (v *validator) log(fc *fileConfig, cfg *Config) {
@@ -481,15 +755,10 @@ func (c *Config) check() error {
 	if c.Address == "" {
 		c.Address = DefaultAddress
 	}
-	if c.Cluster.NodeID == "" {
-		c.Cluster.NodeID = DefaultNodeID
-	}
 	if c.Cluster.Advertise == "" {
 		c.Cluster.Advertise = c.Address
 	}
-	if c.Cluster.Address == "" {
-		c.Cluster.Address = DefaultClusterAddress
-	}
+	c.Cluster.fill()
 	if c.TLS.ReloadInterval <= 0 {
 		c.TLS.ReloadInterval = DefaultReloadInterval
 	}
@@ -499,7 +768,28 @@ func (c *Config) check() error {
 	if c.Limits.RequestTimeout <= 0 {
 		c.Limits.RequestTimeout = DefaultRequestTimeout
 	}
-	return nil
+	var errs []error
+	for _, p := range c.Cluster.problems() {
+		errs = append(errs, fmt.Errorf("server: config: %s: %s", fieldName(append([]any{"cluster"}, p.path...)), p.msg))
+	}
+	return errors.Join(errs...)
+}
+
+// TLSManagerConfig returns what the node's certificate manager is built
+// from: the pairs, the CA bundle, the reload and warning settings, and the
+// host every pair must name, that of cluster.advertise (none when that
+// binds a wildcard address). The node and `minkms cert check --config`
+// both take it from here, so the check looks at what the node loads.
+// Logger and Clock are left to the caller.
+func (c *Config) TLSManagerConfig() tlsmgr.Config {
+	return tlsmgr.Config{
+		Certs:          tlsPairs(c.TLS.Certs),
+		CA:             c.TLS.CA,
+		Host:           advertisedHost(c.Cluster.Advertise),
+		VerifyClients:  c.TLS.VerifyClients,
+		ReloadInterval: c.TLS.ReloadInterval,
+		WarnBefore:     c.TLS.WarnBefore,
+	}
 }
 
 // load returns the root key from where the config says. The caller clears

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/minkms/minkms/api"
@@ -29,7 +30,9 @@ type DevInfo struct {
 // a fresh temporary directory (os.MkdirTemp) holding the state and a
 // generated CA and node certificate for 127.0.0.1 and localhost, a random
 // root key that is kept in memory only, and a new API key whose identity
-// is the node's cluster admin. The caller removes DevInfo.DataDir when done.
+// is the node's cluster admin. The node, "dev", bootstraps a cluster of its
+// own; its inter-node address is on the same loopback host, one port above
+// the API's (a free one with port 0). The caller removes DevInfo.DataDir when done.
 func DevConfig(address string) (*Config, DevInfo, error) {
 	if address == "" {
 		address = DefaultAddress
@@ -51,6 +54,10 @@ func DevConfig(address string) (*Config, DevInfo, error) {
 }
 
 func devConfig(dir, address, host string) (*Config, DevInfo, error) {
+	peer, err := devPeerAddress(address)
+	if err != nil {
+		return nil, DevInfo{}, err
+	}
 	hosts := []string{"127.0.0.1", "localhost"}
 	if host != "" && host != "127.0.0.1" && host != "localhost" {
 		hosts = append(hosts, host)
@@ -79,13 +86,16 @@ func devConfig(dir, address, host string) (*Config, DevInfo, error) {
 			WarnBefore:     DefaultWarnBefore,
 		},
 		Cluster: ClusterConfig{
-			NodeID:    "dev",
-			Advertise: address,
-			Address:   DefaultClusterAddress,
+			NodeID:        "dev",
+			Advertise:     address,
+			Address:       peer,
+			AdvertisePeer: peer,
+			Bootstrap:     true,
 		},
 		Log:    LogConfig{Level: slog.LevelInfo, Format: "text"},
 		Limits: LimitsConfig{RequestTimeout: DefaultRequestTimeout},
 	}
+	cfg.Cluster.fill()
 	info := DevInfo{
 		URL:     "https://" + address,
 		APIKey:  admin.String(),
@@ -93,4 +103,29 @@ func devConfig(dir, address, host string) (*Config, DevInfo, error) {
 		DataDir: dir,
 	}
 	return cfg, info, nil
+}
+
+// devPeerAddress is the inter-node address of a development node: on the
+// loopback host its certificate names, the port after the API's
+// (7373 → 7374), or port 0 (a free one) when the API's is 0, so that dev
+// nodes started side by side in tests do not collide.
+func devPeerAddress(api string) (string, error) {
+	host, port, err := net.SplitHostPort(api)
+	if err != nil {
+		return "", fmt.Errorf("dev address %q: %w", api, err)
+	}
+	if host == "" || wildcardHost(api) {
+		host = "127.0.0.1"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("dev address %q: invalid port", api)
+	}
+	switch {
+	case n == 65535:
+		n = 0
+	case n != 0:
+		n++
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n)), nil
 }

@@ -178,15 +178,9 @@ func (s *Server) openCluster(ctx context.Context) error {
 // openListener loads the certificates and binds the client API listener.
 func (s *Server) openListener() error {
 	var err error
-	s.certs, err = tlsmgr.New(tlsmgr.Config{
-		Certs:          tlsPairs(s.cfg.TLS.Certs),
-		CA:             s.cfg.TLS.CA,
-		Host:           advertisedHost(s.cfg.Cluster.Advertise),
-		VerifyClients:  s.cfg.TLS.VerifyClients,
-		ReloadInterval: s.cfg.TLS.ReloadInterval,
-		WarnBefore:     s.cfg.TLS.WarnBefore,
-		Logger:         s.log.With(slog.String("component", "tls")),
-	})
+	tc := s.cfg.TLSManagerConfig()
+	tc.Logger = s.log.With(slog.String("component", "tls"))
+	s.certs, err = tlsmgr.New(tc)
 	if err != nil {
 		return fmt.Errorf("loading TLS certificates: %w", err)
 	}

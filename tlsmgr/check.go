@@ -17,6 +17,12 @@ type CheckConfig struct {
 	WarnBefore time.Duration // default 48h
 }
 
+// CheckConfig returns what Check validates for a Manager built from c: the
+// same pairs, CA bundle, host and warning period.
+func (c Config) CheckConfig() CheckConfig {
+	return CheckConfig{Certs: c.Certs, CA: c.CA, Host: c.Host, WarnBefore: c.WarnBefore}
+}
+
 // Finding is one result of Check: a step that passed (OK) or a problem.
 type Finding struct {
 	OK     bool   `json:"ok"`

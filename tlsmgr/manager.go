@@ -25,7 +25,9 @@ type Manager struct {
 
 	snap atomic.Pointer[snapshot] // what is served; replaced whole, never mutated
 
-	reloadMu sync.Mutex // serializes reloads
+	// reloading holds a value while a reload runs: reloads are serialized,
+	// and one that waits for its turn gives up when its context ends.
+	reloading chan struct{}
 	// reloaded receives a value after every reload, so that Run resolves
 	// the symlink chains again; a pending value stands for any number.
 	reloaded chan struct{}
@@ -88,6 +90,7 @@ func New(cfg Config) (*Manager, error) {
 		handshake: make(map[string]uint64),
 		subs:      make(map[int]chan struct{}),
 		reloaded:  make(chan struct{}, 1),
+		reloading: make(chan struct{}, 1),
 	}
 	now := m.clock.Now()
 

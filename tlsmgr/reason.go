@@ -32,6 +32,10 @@ const (
 	ReasonChain          Reason = "chain"                 // the chain does not verify against the CA bundle
 )
 
+// ReasonCanceled is the reason of every part of a reload whose context
+// ended before it was done: nothing was refused, and nothing was swapped.
+const ReasonCanceled Reason = "canceled"
+
 func (r Reason) Error() string { return string(r) }
 
 // ErrNoCertificates is returned by New when Config.Certs is empty.

@@ -13,9 +13,21 @@ import (
 // serving) and is logged and counted. When anything new is served, the new
 // snapshot replaces the old one in one atomic swap and subscribers are
 // told. Reload returns what happened to each pair and to the CA bundle.
+//
+// Reloads run one at a time. If ctx ends before the reload is done (also
+// while it waits for another one to finish), Reload returns promptly with
+// every part Failed for ReasonCanceled: nothing is swapped, and nothing is
+// counted as a failure of the certificates.
 func (m *Manager) Reload(ctx context.Context) ReloadResult {
-	m.reloadMu.Lock()
-	defer m.reloadMu.Unlock()
+	select {
+	case m.reloading <- struct{}{}:
+	case <-ctx.Done():
+		return m.canceled(ctx)
+	}
+	defer func() { <-m.reloading }()
+	if ctx.Err() != nil {
+		return m.canceled(ctx)
+	}
 
 	now := m.clock.Now()
 	old := m.snap.Load()
@@ -24,6 +36,9 @@ func (m *Manager) Reload(ctx context.Context) ReloadResult {
 	ca, caChanged, caErr := m.checkCA(old.ca)
 	if caErr != nil {
 		res.CA.Outcome, res.CA.Reason, res.CA.Error = Failed, reasonOf(caErr), caErr.Error()
+	}
+	if ctx.Err() != nil {
+		return m.canceled(ctx)
 	}
 	pairs, results, diskDiffers, errs := m.checkPairs(old, ca, now)
 	if caChanged {
@@ -46,6 +61,9 @@ func (m *Manager) Reload(ctx context.Context) ReloadResult {
 		}
 	}
 	res.Rotated = res.Rotated || caChanged
+	if ctx.Err() != nil { // the last moment before anything is swapped
+		return m.canceled(ctx)
+	}
 	var next *snapshot
 	if res.Rotated {
 		next = m.newSnapshot(pairs, ca)
@@ -60,6 +78,21 @@ func (m *Manager) Reload(ctx context.Context) ReloadResult {
 	case m.reloaded <- struct{}{}:
 	default: // Run has yet to take the previous one
 	}
+	return res
+}
+
+// canceled is the result of a reload abandoned because ctx ended: every
+// part Failed for ReasonCanceled, with the context's error.
+func (m *Manager) canceled(ctx context.Context) ReloadResult {
+	msg := fmt.Sprintf("reload canceled: %v", context.Cause(ctx))
+	res := ReloadResult{
+		Time: m.clock.Now(),
+		CA:   FileResult{Path: m.cfg.CA, Outcome: Failed, Reason: ReasonCanceled, Error: msg},
+	}
+	for _, p := range m.cfg.Certs {
+		res.Pairs = append(res.Pairs, PairResult{Cert: p.Cert, Key: p.Key, Outcome: Failed, Reason: ReasonCanceled, Error: msg})
+	}
+	m.log.Info("TLS certificate reload canceled; the served certificates stay", slog.String("error", context.Cause(ctx).Error()))
 	return res
 }
 

@@ -35,85 +35,53 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.Reload(ctx)
 	}
 
-	interval := m.clock.NewTimer(m.jittered())
-	defer func() { interval.Stop() }()
-	var debounce, retry Timer
-	var debounceC, retryC <-chan time.Time
-	var burstStart time.Time // the first event of the current burst
-	stop := func(t Timer) {
-		if t != nil {
-			t.Stop()
-		}
-	}
-	defer func() { stop(debounce); stop(retry) }()
-
-	scheduleRetry := func() {
-		if retryC == nil && !w.complete() {
-			retry = m.clock.NewTimer(4 * m.cfg.WatchDebounce)
-			retryC = retry.C()
-		}
-	}
-	// kick (re)starts the debounce timer: a reload runs once events have
-	// been quiet for WatchDebounce.
-	kick := func() {
-		now := m.clock.Now()
-		if debounceC == nil {
-			burstStart = now
-		} else if now.Sub(burstStart) >= maxDebounceBursts*m.cfg.WatchDebounce {
-			return // a writer that never pauses must not postpone the reload forever
-		}
-		stop(debounce)
-		debounce = m.clock.NewTimer(m.cfg.WatchDebounce)
-		debounceC = debounce.C()
-	}
-	scheduleRetry()
+	t := newRunTimers(m.clock, m.cfg.WatchDebounce, m.jittered())
+	defer t.stop()
+	t.retryUnless(w.complete())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-interval.C():
+		case <-t.interval.C():
+			t.interval.fired()
 			m.Reload(ctx)
-			interval = m.clock.NewTimer(m.jittered())
+			t.interval.arm(m.clock, m.jittered())
 		case <-m.reloaded:
 			// Any reload, Run's or an explicit one, may follow a repointed
 			// link: move the watches along.
 			if w.watch(m.watchDirs()) {
-				kick() // the new directory may have changed before it was watched
+				t.kick() // the new directory may have changed before it was watched
 			}
-			scheduleRetry()
+			t.retryUnless(w.complete())
 		case ev, ok := <-w.events():
 			if !ok {
 				w.disable()
 				continue
 			}
 			w.handle(ev)
-			scheduleRetry()
-			kick()
+			t.retryUnless(w.complete())
+			t.kick()
 		case err, ok := <-w.errors():
 			if !ok {
 				w.disable()
 				continue
 			}
 			m.log.Warn("TLS file watcher error; reloads continue on the interval", slog.String("error", err.Error()))
-			kick() // events may have been lost: look at the files
-		case <-debounceC:
-			debounce, debounceC = nil, nil
+			t.kick() // events may have been lost: look at the files
+		case <-t.settle.C():
+			t.settle.fired()
 			w.watch(m.watchDirs()) // before reading, so that no later change goes unseen
 			m.Reload(ctx)
-		case <-retryC:
-			retry, retryC = nil, nil
+		case <-t.retryWatches.C():
+			t.retryWatches.fired()
 			if w.watch(m.watchDirs()) {
 				// A directory came back: its files may have too.
 				m.Reload(ctx)
 			}
-			scheduleRetry()
+			t.retryUnless(w.complete())
 		}
 	}
 }
-
-// maxDebounceBursts bounds how long a burst of events may postpone a
-// reload, in debounce periods.
-const maxDebounceBursts = 10
 
 func (m *Manager) jittered() time.Duration {
 	d := m.cfg.ReloadInterval

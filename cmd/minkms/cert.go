@@ -6,7 +6,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -95,7 +94,7 @@ default) counts as a problem. The exit status is 1 if there is any problem,
 			if err != nil {
 				return err
 			}
-			cfg = nodeCheckConfig(node)
+			cfg = node.TLSManagerConfig().CheckConfig()
 			if cmd.Flags().Changed("host") {
 				cfg.Host = host
 			}
@@ -127,33 +126,6 @@ default) counts as a problem. The exit status is 1 if there is any problem,
 		}
 	}
 	return cmd
-}
-
-// nodeCheckConfig checks what a node with config cfg would load at start.
-func nodeCheckConfig(cfg *server.Config) tlsmgr.CheckConfig {
-	cc := tlsmgr.CheckConfig{
-		CA:         cfg.TLS.CA,
-		Host:       advertisedHost(cfg.Cluster.Advertise),
-		WarnBefore: cfg.TLS.WarnBefore,
-	}
-	for _, p := range cfg.TLS.Certs {
-		cc.Certs = append(cc.Certs, tlsmgr.Pair{Cert: p.Cert, Key: p.Key})
-	}
-	return cc
-}
-
-// advertisedHost returns the host of an advertised address that a node
-// checks its SANs against: none for an unspecified address (0.0.0.0, ::),
-// as the server does.
-func advertisedHost(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return ""
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		return ""
-	}
-	return host
 }
 
 // printCheck prints one line per finding: "ok" or "PROBLEM", the file, the

@@ -406,7 +406,7 @@ func mustNodeConfig(t *testing.T, dir, caFile, advertise, warnBefore string, pai
 	if warnBefore != "" {
 		b.WriteString("  warn_before: " + warnBefore + "\n")
 	}
-	b.WriteString("cluster:\n  advertise: " + advertise + "\n")
+	b.WriteString("cluster:\n  node_id: n1\n  advertise: " + advertise + "\n")
 	return mustWrite(t, dir, "config.yaml", []byte(b.String()))
 }
 
