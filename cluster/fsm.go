@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // fsm applies committed raft commands to the state file.
@@ -20,7 +21,7 @@ type fsm struct {
 var _ raft.FSM = (*fsm)(nil)
 
 // Apply returns the outcome of the command as the future's response: nil or
-// an error (a *storage.ConditionError as is). It never panics on bad input:
+// an error (a *kv.ConditionError as is). It never panics on bad input:
 // a command it cannot read is logged and answered with the error, and the
 // node goes on. A state file that cannot be written stops the node.
 func (f *fsm) Apply(l *raft.Log) any {
@@ -39,8 +40,8 @@ func (f *fsm) Apply(l *raft.Log) any {
 	default: // DecodeCommand returns only types this switch knows
 		err = fmt.Errorf("raft log entry %d: %w: unhandled type %d", l.Index, ErrCommand, cmd.Type)
 	}
-	var ce *storage.ConditionError
-	if err != nil && !errors.As(err, &ce) && !errors.Is(err, storage.ErrInvalid) {
+	var ce *kv.ConditionError
+	if err != nil && !errors.As(err, &ce) && !errors.Is(err, kv.ErrInvalid) {
 		// The state file could not be written. Going on would leave this
 		// node without a committed change the others have, and every later
 		// revision would differ. Stop instead: the applied index did not

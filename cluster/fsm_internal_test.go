@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // TestFSMBadCommand feeds the FSM log entries that no client could propose,
@@ -25,13 +26,13 @@ func TestFSMBadCommand(t *testing.T) {
 	defer store.Close()
 	f := &fsm{store: store, logger: slog.New(slog.DiscardHandler)}
 
-	unknownKind, _ := EncodeCommand(Command{Type: CommandChange, Change: storage.Change{
-		Apply: []storage.Mutation{{Kind: 42, Bucket: "b", Name: "n"}},
+	unknownKind, _ := EncodeCommand(Command{Type: CommandChange, Change: kv.Change{
+		Apply: []kv.Mutation{{Kind: 42, Bucket: "b", Name: "n"}},
 	}})
 	// A name bbolt cannot store: before storage refused it as invalid, the
 	// write error made the FSM panic, on every node and at every replay.
-	longName, _ := EncodeCommand(Command{Type: CommandChange, Change: storage.Change{
-		Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}},
+	longName, _ := EncodeCommand(Command{Type: CommandChange, Change: kv.Change{
+		Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}},
 	}})
 	cases := []struct {
 		name string
@@ -42,8 +43,8 @@ func TestFSMBadCommand(t *testing.T) {
 		{"UnknownType", []byte{200, 1, 0, 0}, ErrCommand},
 		{"UnknownVersion", []byte{1, 9, 0, 0}, ErrCommand},
 		{"Garbage", []byte{1, 1, 0xff, 0xff}, ErrCommand},
-		{"UnknownMutation", unknownKind, storage.ErrInvalid},
-		{"LongName", longName, storage.ErrInvalid},
+		{"UnknownMutation", unknownKind, kv.ErrInvalid},
+		{"LongName", longName, kv.ErrInvalid},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

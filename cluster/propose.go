@@ -9,19 +9,19 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // Propose seals the values of c, commits it through raft and returns once it
 // is applied on the leader. The answer is the FSM's: nil, a
-// *storage.ConditionError (as is, not wrapped) if a precondition failed, or
+// *kv.ConditionError (as is, not wrapped) if a precondition failed, or
 // another error. A malformed change is refused before raft with an error
-// wrapping storage.ErrInvalid. If no leader accepts the change within the
+// wrapping kv.ErrInvalid. If no leader accepts the change within the
 // propose timeout, the error wraps ErrNoLeader.
 //
 // If ctx ends while the change is in flight, Propose returns ctx's error; the
 // change may still be applied.
-func (n *Node) Propose(ctx context.Context, c storage.Change) error {
+func (n *Node) Propose(ctx context.Context, c kv.Change) error {
 	sealed, err := n.seal(c)
 	if err != nil {
 		return fmt.Errorf("propose: %w", err)
@@ -56,7 +56,7 @@ func (n *Node) Propose(ctx context.Context, c storage.Change) error {
 // ApplyCommand commits an encoded command, such as one a follower forwarded,
 // and returns the FSM's answer like Propose. A command that does not decode
 // is refused with an error wrapping ErrCommand, a change that is not well
-// formed with one wrapping storage.ErrInvalid, both before raft, so that the
+// formed with one wrapping kv.ErrInvalid, both before raft, so that the
 // log only holds what Propose itself would have committed. It is refused
 // with ErrNoLeader if this node is not the leader: forwarded commands are
 // not forwarded again.
@@ -78,20 +78,20 @@ func (n *Node) ApplyCommand(ctx context.Context, cmd []byte) error {
 
 // seal returns a copy of c with every Put value sealed for its entry, checked
 // to be well formed.
-func (n *Node) seal(c storage.Change) (storage.Change, error) {
-	out := storage.Change{Require: slices.Clone(c.Require), Apply: slices.Clone(c.Apply)}
+func (n *Node) seal(c kv.Change) (kv.Change, error) {
+	out := kv.Change{Require: slices.Clone(c.Require), Apply: slices.Clone(c.Apply)}
 	for i, m := range out.Apply {
-		if m.Kind != storage.Put {
+		if m.Kind != kv.Put {
 			continue
 		}
 		sealed, err := n.cfg.Store.Seal(m.Bucket, m.Name, m.Value)
 		if err != nil {
-			return storage.Change{}, fmt.Errorf("mutation %d: %w", i, err)
+			return kv.Change{}, fmt.Errorf("mutation %d: %w", i, err)
 		}
 		out.Apply[i].Value = sealed
 	}
 	if err := out.Validate(); err != nil {
-		return storage.Change{}, err
+		return kv.Change{}, err
 	}
 	return out, nil
 }

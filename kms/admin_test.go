@@ -8,6 +8,7 @@ import (
 
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/kms/kmstest"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 func TestEnclaves(t *testing.T) {
@@ -179,7 +180,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestInitConcurrent(t *testing.T) {
-	st := kmstest.NewState()
+	st := kmstest.New(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -199,8 +200,8 @@ type brokenReader struct{ kms.Reader }
 
 var errDisk = errors.New("disk on fire: key material 0xdeadbeef")
 
-func (brokenReader) Get(context.Context, string, string) (kms.Entry, error) {
-	return kms.Entry{}, errDisk
+func (brokenReader) Get(context.Context, string, string) (kv.Entry, error) {
+	return kv.Entry{}, errDisk
 }
 
 func TestStateErrors(t *testing.T) {
@@ -213,7 +214,7 @@ func TestStateErrors(t *testing.T) {
 		wantCode(t, err, kms.Unavailable)
 	})
 	t.Run("internal", func(t *testing.T) {
-		st := kmstest.NewState()
+		st := kmstest.New(t)
 		admin := MustIdentity(t, "root")
 		svc := kms.New(brokenReader{st}, st, kms.Options{Admins: []kms.Identity{admin}})
 		c := MustCaller(t, svc, admin)
