@@ -170,7 +170,7 @@ func TestConcurrentCreateKey(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case err != kms.ErrKeyExists:
+		case !errors.Is(err, kms.ErrKeyExists):
 			t.Fatalf("CreateKey error %v, want ErrKeyExists", err)
 		}
 	}
