@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/minkms/minkms/cluster"
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // TestBootstrapExpect starts three nodes at once with bootstrap_expect: 3:
@@ -78,9 +78,9 @@ func TestWriteThroughFollower(t *testing.T) {
 		}
 		// A failed precondition keeps its type across the forward.
 		err := f.Propose(ctxT(t), put(name, "again"))
-		var ce *storage.ConditionError
+		var ce *kv.ConditionError
 		if !errors.As(err, &ce) || ce.Index != 0 {
-			t.Errorf("duplicate create through follower %d = %v, want *storage.ConditionError{0}", i, err)
+			t.Errorf("duplicate create through follower %d = %v, want *kv.ConditionError{0}", i, err)
 		}
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // A command is what the raft log holds: one type byte, one version byte and
@@ -13,30 +13,32 @@ import (
 // never a panic, and the FSM answers them with that error.
 
 // CommandType says what a raft command does. Values are part of the log
-// format and never change meaning.
+// format and never change meaning; a new type takes a value no type ever
+// had.
 type CommandType uint8
 
 const (
-	// CommandChange applies a storage.Change whose values are sealed.
+	// CommandChange applies a kv.Change whose values are sealed.
 	CommandChange CommandType = 1
-
-	// 2 is reserved for node reports, 3 for membership.
 )
 
 // changeVersion is the body layout of CommandChange this build writes.
+// DecodeCommand also reads version 1, which raft logs and snapshots written
+// by older builds hold.
 //
-// Version 1 body, all integers unsigned varints:
+// Version 2 body, all integers unsigned varints:
 //
-//	count of conditions, then each: kind byte, bucket, name, revision
+//	count of conditions, then each: kind byte, bucket, name, revision, code
 //	count of mutations,  then each: kind byte, bucket, name, value
 //
-// where bucket, name and value are a length and that many bytes.
-const changeVersion = 1
+// where bucket, name, code and value are a length and that many bytes.
+// Version 1 is the same without the code of a condition (decoded as "").
+const changeVersion = 2
 
 // Command is a decoded raft command.
 type Command struct {
 	Type   CommandType
-	Change storage.Change // for CommandChange; Put values are sealed
+	Change kv.Change // for CommandChange; Put values are sealed
 }
 
 // EncodeCommand returns the log bytes of c.
@@ -47,7 +49,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 	ch := c.Change
 	size := 2 + 2*binary.MaxVarintLen64
 	for _, r := range ch.Require {
-		size += 1 + 3*binary.MaxVarintLen64 + len(r.Bucket) + len(r.Name)
+		size += 1 + 4*binary.MaxVarintLen64 + len(r.Bucket) + len(r.Name) + len(r.Code)
 	}
 	for _, m := range ch.Apply {
 		size += 1 + 3*binary.MaxVarintLen64 + len(m.Bucket) + len(m.Name) + len(m.Value)
@@ -60,6 +62,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 		b = appendBytes(b, []byte(r.Bucket))
 		b = appendBytes(b, []byte(r.Name))
 		b = binary.AppendUvarint(b, r.Revision)
+		b = appendBytes(b, []byte(r.Code))
 	}
 	b = binary.AppendUvarint(b, uint64(len(ch.Apply)))
 	for _, m := range ch.Apply {
@@ -86,10 +89,10 @@ func DecodeCommand(b []byte) (Command, error) {
 	switch {
 	case typ != CommandChange:
 		return Command{}, fmt.Errorf("%w: unknown type %d", ErrCommand, typ)
-	case version != changeVersion:
+	case version != 1 && version != changeVersion:
 		return Command{}, fmt.Errorf("%w: unknown version %d of type %d", ErrCommand, version, typ)
 	}
-	d := decoder{b: b[2:]}
+	d := decoder{b: b[2:], version: version}
 	ch := d.change()
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
@@ -102,32 +105,36 @@ func DecodeCommand(b []byte) (Command, error) {
 
 // decoder reads a change body; the first error sticks and stops it.
 type decoder struct {
-	b   []byte
-	err error
+	b       []byte
+	version byte // of the change body
+	err     error
 }
 
-// minItemSize is the fewest bytes a condition or mutation takes, which bounds
-// a count before anything is allocated for it.
+// minItemSize is the fewest bytes a condition or mutation takes in any
+// version, which bounds a count before anything is allocated for it.
 const minItemSize = 4
 
-func (d *decoder) change() storage.Change {
-	var ch storage.Change
+func (d *decoder) change() kv.Change {
+	var ch kv.Change
 	if n := d.count(); n > 0 {
-		ch.Require = make([]storage.Condition, n)
+		ch.Require = make([]kv.Condition, n)
 		for i := range ch.Require {
-			ch.Require[i] = storage.Condition{
-				Kind:     storage.ConditionKind(d.byte()),
+			ch.Require[i] = kv.Condition{
+				Kind:     kv.ConditionKind(d.byte()),
 				Bucket:   string(d.bytes()),
 				Name:     string(d.bytes()),
 				Revision: d.uvarint(),
 			}
+			if d.version >= 2 {
+				ch.Require[i].Code = string(d.bytes())
+			}
 		}
 	}
 	if n := d.count(); n > 0 {
-		ch.Apply = make([]storage.Mutation, n)
+		ch.Apply = make([]kv.Mutation, n)
 		for i := range ch.Apply {
-			ch.Apply[i] = storage.Mutation{
-				Kind:   storage.MutationKind(d.byte()),
+			ch.Apply[i] = kv.Mutation{
+				Kind:   kv.MutationKind(d.byte()),
 				Bucket: string(d.bytes()),
 				Name:   string(d.bytes()),
 				Value:  d.bytes(),

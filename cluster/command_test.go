@@ -7,19 +7,19 @@ import (
 	"testing"
 
 	"github.com/minkms/minkms/cluster"
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
-func sampleChange() storage.Change {
-	return storage.Change{
-		Require: []storage.Condition{
-			{Kind: storage.MustNotExist, Bucket: "enclaves/default/keys", Name: "k1"},
-			{Kind: storage.AtRevision, Bucket: "enclaves", Name: "default", Revision: 1 << 40},
+func sampleChange() kv.Change {
+	return kv.Change{
+		Require: []kv.Condition{
+			{Kind: kv.MustNotExist, Bucket: "enclaves/default/keys", Name: "k1", Code: "key-exists"},
+			{Kind: kv.AtRevision, Bucket: "enclaves", Name: "default", Revision: 1 << 40},
 		},
-		Apply: []storage.Mutation{
-			{Kind: storage.Put, Bucket: "enclaves/default/keys", Name: "k1", Value: []byte("sealed bytes\x00\xff")},
-			{Kind: storage.Delete, Bucket: "enclaves/default/keys", Name: "k0"},
-			{Kind: storage.DeleteBucket, Bucket: "enclaves/old"},
+		Apply: []kv.Mutation{
+			{Kind: kv.Put, Bucket: "enclaves/default/keys", Name: "k1", Value: []byte("sealed bytes\x00\xff")},
+			{Kind: kv.Delete, Bucket: "enclaves/default/keys", Name: "k0"},
+			{Kind: kv.DeleteBucket, Bucket: "enclaves/old"},
 		},
 	}
 }
@@ -36,11 +36,11 @@ func MustEncode(tb testing.TB, c cluster.Command) []byte {
 func TestCommandRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		change storage.Change
+		change kv.Change
 	}{
-		{"Empty", storage.Change{}},
-		{"OnlyConditions", storage.Change{Require: sampleChange().Require}},
-		{"OnlyMutations", storage.Change{Apply: sampleChange().Apply}},
+		{"Empty", kv.Change{}},
+		{"OnlyConditions", kv.Change{Require: sampleChange().Require}},
+		{"OnlyMutations", kv.Change{Apply: sampleChange().Apply}},
 		{"Full", sampleChange()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +56,40 @@ func TestCommandRoundTrip(t *testing.T) {
 	}
 }
 
+// version1 is sampleChange as a build before condition codes wrote it: the
+// change body of version 1, whose conditions have no code.
+var version1 = []byte{
+	1, 1, // CommandChange, version 1
+	2, // conditions
+	byte(kv.MustNotExist), 21, 'e', 'n', 'c', 'l', 'a', 'v', 'e', 's', '/', 'd', 'e', 'f', 'a', 'u', 'l', 't', '/', 'k', 'e', 'y', 's', 2, 'k', '1', 0,
+	byte(kv.AtRevision), 8, 'e', 'n', 'c', 'l', 'a', 'v', 'e', 's', 7, 'd', 'e', 'f', 'a', 'u', 'l', 't', 0x80, 0x80, 0x80, 0x80, 0x80, 0x20,
+	3, // mutations
+	byte(kv.Put), 21, 'e', 'n', 'c', 'l', 'a', 'v', 'e', 's', '/', 'd', 'e', 'f', 'a', 'u', 'l', 't', '/', 'k', 'e', 'y', 's', 2, 'k', '1',
+	14, 's', 'e', 'a', 'l', 'e', 'd', ' ', 'b', 'y', 't', 'e', 's', 0x00, 0xff,
+	byte(kv.Delete), 21, 'e', 'n', 'c', 'l', 'a', 'v', 'e', 's', '/', 'd', 'e', 'f', 'a', 'u', 'l', 't', '/', 'k', 'e', 'y', 's', 2, 'k', '0', 0,
+	byte(kv.DeleteBucket), 12, 'e', 'n', 'c', 'l', 'a', 'v', 'e', 's', '/', 'o', 'l', 'd', 0, 0,
+}
+
+// TestDecodeCommandVersion1: raft logs and snapshots of older builds hold
+// version 1 bodies; they decode to the same change with no condition codes.
+func TestDecodeCommandVersion1(t *testing.T) {
+	want := sampleChange()
+	for i := range want.Require {
+		want.Require[i].Code = ""
+	}
+	got, err := cluster.DecodeCommand(version1)
+	if err != nil {
+		t.Fatalf("DecodeCommand(version 1) = %v", err)
+	}
+	if in := (cluster.Command{Type: cluster.CommandChange, Change: want}); !reflect.DeepEqual(got, in) {
+		t.Errorf("DecodeCommand(version 1) = %+v, want %+v", got, in)
+	}
+	// This build writes version 2, which carries the codes.
+	if b := MustEncode(t, cluster.Command{Type: cluster.CommandChange, Change: sampleChange()}); b[1] != 2 {
+		t.Errorf("EncodeCommand wrote version %d, want 2", b[1])
+	}
+}
+
 func TestDecodeCommandErrors(t *testing.T) {
 	valid := MustEncode(t, cluster.Command{Type: cluster.CommandChange, Change: sampleChange()})
 	for _, tc := range []struct {
@@ -66,11 +100,15 @@ func TestDecodeCommandErrors(t *testing.T) {
 		{"OnlyType", []byte{1}},
 		{"UnknownType", append([]byte{2}, valid[1:]...)},
 		{"TypeZero", append([]byte{0}, valid[1:]...)},
-		{"UnknownVersion", append([]byte{1, 2}, valid[2:]...)},
+		{"UnknownVersion", append([]byte{1, 3}, valid[2:]...)},
+		{"VersionZero", append([]byte{1, 0}, valid[2:]...)},
+		{"Version1Truncated", version1[:len(version1)-1]},
+		{"Version1Trailing", append(bytes.Clone(version1), 0)},
 		{"NoBody", valid[:2]},
 		{"Truncated", valid[:len(valid)-1]},
 		{"Trailing", append(bytes.Clone(valid), 0)},
-		{"HugeCount", []byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"HugeCount", []byte{1, 2, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"HugeCodeLength", []byte{1, 2, 1, 1, 1, 'b', 1, 'n', 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}},
 		{"HugeLength", []byte{1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0}},
 		{"BadVarint", []byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
 	} {
@@ -90,8 +128,11 @@ func TestDecodeCommandErrors(t *testing.T) {
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add(MustEncode(f, cluster.Command{Type: cluster.CommandChange, Change: sampleChange()}))
 	f.Add(MustEncode(f, cluster.Command{Type: cluster.CommandChange}))
+	f.Add(bytes.Clone(version1))
+	f.Add([]byte{1, 2, 1, 1, 1, 'b', 1, 'n', 0, 10, 'k', 'e', 'y', '-', 'e', 'x', 'i', 's', 't', 's', 0})
 	f.Add([]byte{})
 	f.Add([]byte{1, 1, 1})
+	f.Add([]byte{1, 2, 1})
 	f.Add([]byte{2, 1, 0, 0})
 	f.Add([]byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {

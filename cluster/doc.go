@@ -7,7 +7,7 @@
 //
 // # The write path
 //
-// A write starts as a storage.Change built by the domain: mutations (put,
+// A write starts as a kv.Change built by the domain: mutations (put,
 // delete, delete bucket) guarded by preconditions (must not exist, must exist,
 // must be at revision N). Propose takes it through five steps:
 //
@@ -31,7 +31,7 @@
 //     That makes replaying the log after a restart harmless.
 //
 // Propose returns once the change is applied on the leader, with the FSM's
-// answer: nil, a *storage.ConditionError naming the first failed
+// answer: nil, a *kv.ConditionError naming the first failed
 // precondition, or another error. Two concurrent creates of the same entry
 // are decided by their preconditions in log order, the same on every node.
 //

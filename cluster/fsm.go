@@ -47,7 +47,7 @@ const writeRetry = 2 * time.Second
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch applies the commands of logs and answers one response per log:
-// nil, a *storage.ConditionError, or an error wrapping storage.ErrInvalid.
+// nil, a *kv.ConditionError, or an error wrapping kv.ErrInvalid.
 //
 // Two failures stop the FSM rather than skip an entry, since skipping would
 // leave this replica without a change the others have:

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 func newTestFSM(t *testing.T) (*fsm, *storage.DB, chan struct{}) {
@@ -30,13 +31,13 @@ func newTestFSM(t *testing.T) (*fsm, *storage.DB, chan struct{}) {
 // consumed, the same way on every node.
 func TestFSMInvalidChange(t *testing.T) {
 	f, store, _ := newTestFSM(t)
-	unknownKind, _ := EncodeCommand(Command{Type: CommandChange, Change: storage.Change{
-		Apply: []storage.Mutation{{Kind: 42, Bucket: "b", Name: "n"}},
+	unknownKind, _ := EncodeCommand(Command{Type: CommandChange, Change: kv.Change{
+		Apply: []kv.Mutation{{Kind: 42, Bucket: "b", Name: "n"}},
 	}})
 	// A name bbolt cannot store: before storage refused it as invalid, the
 	// write error made the FSM panic, on every node and at every replay.
-	longName, _ := EncodeCommand(Command{Type: CommandChange, Change: storage.Change{
-		Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}},
+	longName, _ := EncodeCommand(Command{Type: CommandChange, Change: kv.Change{
+		Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}},
 	}})
 	resp := f.ApplyBatch([]*raft.Log{
 		{Index: 1, Term: 1, Type: raft.LogCommand, Data: unknownKind},
@@ -44,7 +45,7 @@ func TestFSMInvalidChange(t *testing.T) {
 		{Index: 3, Term: 2, Type: raft.LogConfiguration},
 	})
 	for i, r := range resp[:2] {
-		if err, _ := r.(error); !errors.Is(err, storage.ErrInvalid) {
+		if err, _ := r.(error); !errors.Is(err, kv.ErrInvalid) {
 			t.Errorf("response %d = %v, want ErrInvalid", i, r)
 		}
 	}

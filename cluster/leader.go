@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/cluster/peernet"
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // The cluster's own area of the replicated state; kms never reads or
@@ -130,11 +130,11 @@ func (n *Node) ensureClusterID(ctx context.Context) error {
 		ID      string    `json:"id"`
 		Created time.Time `json:"created"`
 	}{"c-" + hex.EncodeToString(b[:]), time.Now().UTC()})
-	err := n.Propose(ctx, storage.Change{
-		Require: []storage.Condition{{Kind: storage.MustNotExist, Bucket: clusterBucket, Name: clusterIDName}},
-		Apply:   []storage.Mutation{{Kind: storage.Put, Bucket: clusterBucket, Name: clusterIDName, Value: rec}},
+	err := n.Propose(ctx, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustNotExist, Bucket: clusterBucket, Name: clusterIDName}},
+		Apply:   []kv.Mutation{{Kind: kv.Put, Bucket: clusterBucket, Name: clusterIDName, Value: rec}},
 	})
-	var ce *storage.ConditionError
+	var ce *kv.ConditionError
 	if err != nil && !errors.As(err, &ce) {
 		return err
 	}
@@ -170,15 +170,15 @@ func (n *Node) ensureReport(ctx context.Context) error {
 		return nil
 	}
 	v, _ := json.Marshal(want)
-	return n.Propose(ctx, storage.Change{
-		Apply: []storage.Mutation{{Kind: storage.Put, Bucket: nodesBucket, Name: n.cfg.NodeID, Value: v}},
+	return n.Propose(ctx, kv.Change{
+		Apply: []kv.Mutation{{Kind: kv.Put, Bucket: nodesBucket, Name: n.cfg.NodeID, Value: v}},
 	})
 }
 
 // forgetReport deletes the report of a node that left.
 func (n *Node) forgetReport(ctx context.Context, id string) {
-	err := n.Propose(ctx, storage.Change{
-		Apply: []storage.Mutation{{Kind: storage.Delete, Bucket: nodesBucket, Name: id}},
+	err := n.Propose(ctx, kv.Change{
+		Apply: []kv.Mutation{{Kind: kv.Delete, Bucket: nodesBucket, Name: id}},
 	})
 	if err != nil {
 		n.logger.Warn("Could not delete the report of a removed node", slog.String("node", id), slog.Any("error", err))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/minkms/minkms/cluster"
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 const keysBucket = "enclaves/default/keys"
@@ -68,7 +69,7 @@ func MustSync(tb testing.TB, n *cluster.Node) {
 	}
 }
 
-func MustPropose(tb testing.TB, n *cluster.Node, c storage.Change) {
+func MustPropose(tb testing.TB, n *cluster.Node, c kv.Change) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -77,14 +78,14 @@ func MustPropose(tb testing.TB, n *cluster.Node, c storage.Change) {
 	}
 }
 
-func put(name, value string) storage.Change {
-	return storage.Change{
-		Require: []storage.Condition{{Kind: storage.MustNotExist, Bucket: keysBucket, Name: name}},
-		Apply:   []storage.Mutation{{Kind: storage.Put, Bucket: keysBucket, Name: name, Value: []byte(value)}},
+func put(name, value string) kv.Change {
+	return kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustNotExist, Bucket: keysBucket, Name: name}},
+		Apply:   []kv.Mutation{{Kind: kv.Put, Bucket: keysBucket, Name: name, Value: []byte(value)}},
 	}
 }
 
-func MustGet(tb testing.TB, db *storage.DB, name string) storage.Entry {
+func MustGet(tb testing.TB, db *storage.DB, name string) kv.Entry {
 	tb.Helper()
 	e, err := db.Get(keysBucket, name)
 	if err != nil {
@@ -153,18 +154,18 @@ func TestSingleNode(t *testing.T) {
 	})
 	t.Run("ConditionError", func(t *testing.T) {
 		err := n.Propose(context.Background(), put("k1", "again"))
-		ce, ok := err.(*storage.ConditionError)
+		ce, ok := err.(*kv.ConditionError)
 		if !ok || ce.Index != 0 {
-			t.Fatalf("Propose(existing) = %v (%T), want *storage.ConditionError{0}", err, err)
+			t.Fatalf("Propose(existing) = %v (%T), want *kv.ConditionError{0}", err, err)
 		}
 		if e := MustGet(t, store, "k1"); string(e.Value) != "value one" || e.Revision != e1.Revision {
 			t.Errorf("k1 after a failed change = %q@%d", e.Value, e.Revision)
 		}
 	})
 	t.Run("Invalid", func(t *testing.T) {
-		bad := storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "a//b", Name: "x", Value: []byte("v")}}}
+		bad := kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "a//b", Name: "x", Value: []byte("v")}}}
 		before := store.AppliedIndex()
-		if err := n.Propose(context.Background(), bad); !errors.Is(err, storage.ErrInvalid) {
+		if err := n.Propose(context.Background(), bad); !errors.Is(err, kv.ErrInvalid) {
 			t.Fatalf("Propose(bad bucket) = %v, want ErrInvalid", err)
 		}
 		if got := store.AppliedIndex(); got != before {
@@ -179,14 +180,14 @@ func TestSingleNode(t *testing.T) {
 	t.Run("InvalidForwardedChange", func(t *testing.T) {
 		// A forwarded command that decodes but is not a valid change is
 		// refused before it reaches the log.
-		cmd, err := cluster.EncodeCommand(cluster.Command{Type: cluster.CommandChange, Change: storage.Change{
-			Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "a//b", Name: "x", Value: []byte("v")}},
+		cmd, err := cluster.EncodeCommand(cluster.Command{Type: cluster.CommandChange, Change: kv.Change{
+			Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "a//b", Name: "x", Value: []byte("v")}},
 		}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		before := n.Stats().LastIndex
-		if _, err := n.ApplyCommand(context.Background(), cmd); !errors.Is(err, storage.ErrInvalid) {
+		if _, err := n.ApplyCommand(context.Background(), cmd); !errors.Is(err, kv.ErrInvalid) {
 			t.Fatalf("ApplyCommand(invalid change) = %v, want ErrInvalid", err)
 		}
 		if got := n.Stats().LastIndex; got != before {
@@ -264,8 +265,8 @@ func TestReopen(t *testing.T) {
 	for _, name := range []string{"a", "b", "c"} {
 		MustPropose(t, n, put(name, "value of "+name))
 	}
-	MustPropose(t, n, storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: keysBucket, Name: "a", Value: []byte("new a")}}})
-	before := map[string]storage.Entry{}
+	MustPropose(t, n, kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: keysBucket, Name: "a", Value: []byte("new a")}}})
+	before := map[string]kv.Entry{}
 	for _, name := range []string{"a", "b", "c"} {
 		before[name] = MustGet(t, store, name)
 	}
@@ -296,7 +297,7 @@ func TestReopen(t *testing.T) {
 
 // MustSnapshotNode writes entries s1 and s2, snapshots, then writes l1 so that
 // it is only in the log. It returns the entries and closes node and store.
-func MustSnapshotNode(tb testing.TB, dir string) map[string]storage.Entry {
+func MustSnapshotNode(tb testing.TB, dir string) map[string]kv.Entry {
 	tb.Helper()
 	store := MustStore(tb, dir)
 	n := MustNode(tb, dir, store, nil)
@@ -306,7 +307,7 @@ func MustSnapshotNode(tb testing.TB, dir string) map[string]storage.Entry {
 		tb.Fatal(err)
 	}
 	MustPropose(tb, n, put("l1", "only in the log"))
-	entries := map[string]storage.Entry{}
+	entries := map[string]kv.Entry{}
 	for _, name := range []string{"s1", "s2", "l1"} {
 		entries[name] = MustGet(tb, store, name)
 	}
@@ -348,7 +349,7 @@ func TestSnapshotRestore(t *testing.T) {
 				t.Errorf("%s = %q@%d, want %q@%d", name, got.Value, got.Revision, want[name].Value, want[name].Revision)
 			}
 		}
-		if _, err := store.Get(keysBucket, "l1"); !errors.Is(err, storage.ErrNotExist) {
+		if _, err := store.Get(keysBucket, "l1"); !errors.Is(err, kv.ErrNotExist) {
 			t.Errorf("an entry after the snapshot reached the new node: %v", err)
 		}
 		MustPropose(t, n, put("n1", "written on the new node"))

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/cluster/peernet"
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // maxEnqueueWait bounds how long a write waits for room in the leader's
@@ -24,16 +24,16 @@ const maxEnqueueWait = 2 * time.Second
 // every node). On a follower the command goes to the leader over the
 // internal RPC; the client never sees a redirect.
 //
-// The answer is the FSM's: nil, a *storage.ConditionError (as is, not
+// The answer is the FSM's: nil, a *kv.ConditionError (as is, not
 // wrapped) if a precondition failed, or an error. A malformed change is
-// refused before raft with an error wrapping storage.ErrInvalid. The other
+// refused before raft with an error wrapping kv.ErrInvalid. The other
 // errors say what is known of the write:
 //   - ErrNoLeader: no leader took it within the deadline; not applied;
 //   - ErrOverloaded: the leader's queue was full; not applied;
 //   - ErrOutcomeUnknown: it was handed to raft but its fate could not be
 //     learnt (leadership lost, the leader stopped answering, the deadline
 //     passed); it may be applied.
-func (n *Node) Propose(ctx context.Context, c storage.Change) error {
+func (n *Node) Propose(ctx context.Context, c kv.Change) error {
 	sealed, err := n.seal(c)
 	if err != nil {
 		return fmt.Errorf("propose: %w", err)
@@ -68,7 +68,7 @@ func (n *Node) submit(ctx context.Context, cmd []byte) error {
 		default:
 			err = errNotLeader // no leader known yet
 		}
-		var ce *storage.ConditionError
+		var ce *kv.ConditionError
 		switch {
 		case err == nil:
 			return nil
@@ -109,7 +109,7 @@ func (n *Node) forward(ctx context.Context, addr string, cmd []byte) (uint64, er
 		// Never delivered: as good as no leader; wait for the next.
 		n.logger.Debug("Could not reach the leader to forward a write", slog.String("leader", addr), slog.Any("error", err))
 		return 0, fmt.Errorf("%w: %w", errNotLeader, err)
-	case errors.Is(err, storage.ErrInvalid), errors.Is(err, ErrNoLeader), errors.Is(err, ErrOverloaded),
+	case errors.Is(err, kv.ErrInvalid), errors.Is(err, ErrNoLeader), errors.Is(err, ErrOverloaded),
 		errors.Is(err, ErrOutcomeUnknown), errors.Is(err, ErrRefused):
 		return 0, err
 	}
@@ -163,7 +163,7 @@ func (n *Node) serveApply(ctx context.Context, from peernet.Peer, body json.RawM
 // returns the index at which it was applied, with the FSM's answer. A
 // command that does not decode is refused with an error wrapping
 // ErrCommand, a change that is not well formed with one wrapping
-// storage.ErrInvalid, both before raft, so that the log only holds what
+// kv.ErrInvalid, both before raft, so that the log only holds what
 // Propose itself would have committed. On a node that is not the leader it
 // returns an error wrapping errNotLeader: forwarded commands are not
 // forwarded again.
@@ -185,20 +185,20 @@ func (n *Node) ApplyCommand(ctx context.Context, cmd []byte) (uint64, error) {
 
 // seal returns a copy of c with every Put value sealed for its entry, checked
 // to be well formed.
-func (n *Node) seal(c storage.Change) (storage.Change, error) {
-	out := storage.Change{Require: slices.Clone(c.Require), Apply: slices.Clone(c.Apply)}
+func (n *Node) seal(c kv.Change) (kv.Change, error) {
+	out := kv.Change{Require: slices.Clone(c.Require), Apply: slices.Clone(c.Apply)}
 	for i, m := range out.Apply {
-		if m.Kind != storage.Put {
+		if m.Kind != kv.Put {
 			continue
 		}
 		sealed, err := n.cfg.Store.Seal(m.Bucket, m.Name, m.Value)
 		if err != nil {
-			return storage.Change{}, fmt.Errorf("mutation %d: %w", i, err)
+			return kv.Change{}, fmt.Errorf("mutation %d: %w", i, err)
 		}
 		out.Apply[i].Value = sealed
 	}
 	if err := out.Validate(); err != nil {
-		return storage.Change{}, err
+		return kv.Change{}, err
 	}
 	return out, nil
 }

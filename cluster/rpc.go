@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/cluster/peernet"
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // RPC is the internal RPC between the nodes of a cluster: *peernet.Network
@@ -75,10 +75,10 @@ func toWire(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *storage.ConditionError
+	var ce *kv.ConditionError
 	switch {
 	case errors.As(err, &ce):
-		return &wireError{codeCondition, conditionDetail{Index: ce.Index}, err}
+		return &wireError{codeCondition, conditionDetail{Index: ce.Index, Code: ce.Code}, err}
 	case errors.Is(err, errNotLeader), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return &wireError{codeNotLeader, nil, err}
 	case errors.Is(err, ErrClosed):
@@ -89,7 +89,7 @@ func toWire(err error) error {
 		return &wireError{codeOverloaded, nil, err}
 	case errors.Is(err, ErrNoLeader):
 		return &wireError{codeNoLeader, nil, err}
-	case errors.Is(err, storage.ErrInvalid), errors.Is(err, ErrCommand):
+	case errors.Is(err, kv.ErrInvalid), errors.Is(err, ErrCommand):
 		return &wireError{codeInvalid, nil, err}
 	case errors.Is(err, ErrRefused):
 		return &wireError{codeRefused, nil, err}
@@ -114,7 +114,7 @@ func fromWire(err error) error {
 		if json.Unmarshal(re.Detail, &d) != nil {
 			return fmt.Errorf("%w: undecodable precondition failure: %s", ErrCommand, re.Message)
 		}
-		return &storage.ConditionError{Index: d.Index}
+		return &kv.ConditionError{Index: d.Index, Code: d.Code}
 	case codeNotLeader:
 		return fmt.Errorf("%w: %s", errNotLeader, re.Message)
 	case codeClosed:
@@ -126,7 +126,7 @@ func fromWire(err error) error {
 	case codeOverloaded:
 		return fmt.Errorf("%w: %s", ErrOverloaded, re.Message)
 	case codeInvalid:
-		return fmt.Errorf("%w: %s", storage.ErrInvalid, re.Message)
+		return fmt.Errorf("%w: %s", kv.ErrInvalid, re.Message)
 	case codeRefused:
 		return fmt.Errorf("%w: %s", ErrRefused, re.Message)
 	case codeAlreadyMember:
@@ -170,7 +170,7 @@ func (n *Node) registerRPC() {
 // decode unmarshals an RPC request body.
 func decode(req json.RawMessage, v any) error {
 	if err := json.Unmarshal(req, v); err != nil {
-		return fmt.Errorf("%w: malformed request: %w", storage.ErrInvalid, err)
+		return fmt.Errorf("%w: malformed request: %w", kv.ErrInvalid, err)
 	}
 	return nil
 }

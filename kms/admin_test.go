@@ -8,6 +8,7 @@ import (
 
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/kms/kmstest"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 func TestEnclaves(t *testing.T) {
@@ -179,7 +180,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestInitConcurrent(t *testing.T) {
-	st := kmstest.NewState()
+	st := kmstest.New(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -199,8 +200,18 @@ type brokenReader struct{ kms.Reader }
 
 var errDisk = errors.New("disk on fire: key material 0xdeadbeef")
 
-func (brokenReader) Get(context.Context, string, string) (kms.Entry, error) {
-	return kms.Entry{}, errDisk
+func (brokenReader) Get(context.Context, string, string) (kv.Entry, error) {
+	return kv.Entry{}, errDisk
+}
+
+// codedConflict fails every change with a failed precondition of code.
+type codedConflict struct {
+	kms.Proposer
+	code string
+}
+
+func (p codedConflict) Propose(context.Context, kv.Change) error {
+	return &kv.ConditionError{Index: 0, Code: p.code}
 }
 
 func TestStateErrors(t *testing.T) {
@@ -212,8 +223,36 @@ func TestStateErrors(t *testing.T) {
 		wantErr(t, err, kms.ErrNoLeader)
 		wantCode(t, err, kms.Unavailable)
 	})
+	t.Run("precondition codes", func(t *testing.T) {
+		e := MustEnv(t)
+		user := e.MustUser(t, "default", "app", true, "")
+		for _, tc := range []struct {
+			code   string
+			caller kms.Caller
+			want   error
+		}{
+			{"key-exists", e.admin, kms.ErrKeyExists},
+			{"enclave-not-found", e.admin, kms.ErrEnclaveNotFound},
+			{"enclave-not-found", user, kms.ErrNotAllowed}, // a missing enclave is hidden from all but cluster admins
+			{"policy-not-found", e.admin, kms.ErrPolicyNotFound},
+		} {
+			svc := kms.New(e.state, codedConflict{e.state, tc.code}, kms.Options{Admins: []kms.Identity{MustIdentity(t, "root")}})
+			_, err := svc.CreateKey(ctx, tc.caller, "default", "k", kms.AES256)
+			wantErr(t, err, tc.want)
+		}
+	})
+	t.Run("unknown precondition code", func(t *testing.T) {
+		e := MustEnv(t)
+		svc := kms.New(e.state, codedConflict{e.state, "no-such-code"}, kms.Options{Admins: []kms.Identity{MustIdentity(t, "root")}})
+		_, err := svc.CreateKey(ctx, e.admin, "default", "k", kms.AES256)
+		wantCode(t, err, kms.Internal)
+		var ce *kv.ConditionError
+		if !errors.As(err, &ce) || ce.Code != "no-such-code" {
+			t.Errorf("error %v does not wrap the failed precondition for the log", err)
+		}
+	})
 	t.Run("internal", func(t *testing.T) {
-		st := kmstest.NewState()
+		st := kmstest.New(t)
 		admin := MustIdentity(t, "root")
 		svc := kms.New(brokenReader{st}, st, kms.Options{Admins: []kms.Identity{admin}})
 		c := MustCaller(t, svc, admin)

@@ -8,15 +8,16 @@ import (
 
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/kms/kmstest"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // ctxState is a state that honours the caller's context, as the real
 // adapters do.
 type ctxState struct{ *kmstest.State }
 
-func (s ctxState) Get(ctx context.Context, bucket, name string) (kms.Entry, error) {
+func (s ctxState) Get(ctx context.Context, bucket, name string) (kv.Entry, error) {
 	if err := ctx.Err(); err != nil {
-		return kms.Entry{}, err
+		return kv.Entry{}, err
 	}
 	return s.State.Get(ctx, bucket, name)
 }
@@ -25,7 +26,7 @@ func (s ctxState) Get(ctx context.Context, bucket, name string) (kms.Entry, erro
 // whose client went away must not be reported as a cluster without a
 // leader, which would send operators after a raft problem that is not there.
 func TestEndedContextIsNotNoLeader(t *testing.T) {
-	st := kmstest.NewState()
+	st := kmstest.New(t)
 	admin := MustIdentity(t, "root")
 	svc := kms.New(ctxState{st}, st, kms.Options{Admins: []kms.Identity{admin}, Now: func() time.Time { return testNow }})
 	if err := svc.Init(context.Background()); err != nil {

@@ -35,12 +35,16 @@
 // # The state
 //
 // kms reads the replicated state through a Reader and changes it only by
-// proposing a Change: mutations guarded by preconditions that every node
+// proposing a kv.Change: mutations guarded by preconditions that every node
 // checks and applies the same way (see state.go and store.go for the
-// layout). Conflicts are decided by the preconditions: of two concurrent
-// creates of the same key, one wins and the other gets ErrKeyExists;
-// rotations re-read and retry when the ring moved under them. Values are
-// plaintext JSON here; the adapter seals them before they leave the node.
+// layout). The change vocabulary is package storage/kv, a leaf that kms,
+// storage and cluster share, the only package of ours kms imports. Every
+// precondition carries a code saying what its failure means ("key-exists");
+// store.go maps the code of a failed one to kms's error in one table.
+// Conflicts are decided by the preconditions: of two concurrent creates of
+// the same key, one wins and the other gets ErrKeyExists; rotations re-read
+// and retry when the ring moved under them. Values are plaintext JSON here;
+// the proposer seals them before they leave the node.
 //
 // # Errors
 //

@@ -3,6 +3,8 @@ package kms
 import (
 	"context"
 	"time"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // EnclaveInfo describes an enclave.
@@ -22,10 +24,10 @@ func (s *Service) CreateEnclave(ctx context.Context, c Caller, name string) (Enc
 		return EnclaveInfo{}, err
 	}
 	rec := enclaveRecord{CreatedAt: s.now().UTC(), CreatedBy: c.Identity}
-	err := s.propose(ctx, Change{
-		Require: []Condition{{Kind: MustNotExist, Bucket: enclavesBucket, Name: name}},
-		Apply:   []Mutation{put(enclavesBucket, name, rec)},
-	}, ErrEnclaveExists)
+	err := s.propose(ctx, c, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustNotExist, Bucket: enclavesBucket, Name: name, Code: codeEnclaveExists}},
+		Apply:   []kv.Mutation{put(enclavesBucket, name, rec)},
+	})
 	if err != nil {
 		return EnclaveInfo{}, err
 	}
@@ -71,9 +73,9 @@ func (s *Service) DeleteEnclave(ctx context.Context, c Caller, name string) erro
 	if name == DefaultEnclave {
 		return Invalidf("the default enclave cannot be deleted")
 	}
-	muts := []Mutation{
-		{Kind: Delete, Bucket: enclavesBucket, Name: name},
-		{Kind: DeleteBucket, Bucket: enclaveBucket(name)},
+	muts := []kv.Mutation{
+		{Kind: kv.Delete, Bucket: enclavesBucket, Name: name},
+		{Kind: kv.DeleteBucket, Bucket: enclaveBucket(name)},
 	}
 	for after := ""; ; {
 		ids, err := s.r.List(ctx, identitiesBucket(name), "", after, maxPageSize)
@@ -81,15 +83,15 @@ func (s *Service) DeleteEnclave(ctx context.Context, c Caller, name string) erro
 			return stateErr("listing identities", err)
 		}
 		for _, id := range ids {
-			muts = append(muts, Mutation{Kind: Delete, Bucket: indexBucket, Name: id})
+			muts = append(muts, kv.Mutation{Kind: kv.Delete, Bucket: indexBucket, Name: id})
 		}
 		if len(ids) < maxPageSize {
 			break
 		}
 		after = ids[len(ids)-1]
 	}
-	return s.propose(ctx, Change{
-		Require: []Condition{{Kind: MustExist, Bucket: enclavesBucket, Name: name}},
+	return s.propose(ctx, c, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustExist, Bucket: enclavesBucket, Name: name, Code: codeEnclaveNotFound}},
 		Apply:   muts,
-	}, ErrEnclaveNotFound)
+	})
 }

@@ -29,7 +29,8 @@ import (
 // The AEAD key is not the key version's material itself but a subkey
 // derived from it: HKDF-SHA256(material, salt none, info "minkms/v1/aead/"
 // + the algorithm's name, 32 bytes). HMAC uses another subkey of the same
-// material (see hmacSubkey), so no key is ever used for two purposes.
+// material (info "minkms/v1/hmac", see Service.HMAC), so no key is ever used
+// for two purposes.
 
 const (
 	envelopeV1        = 1
@@ -111,45 +112,45 @@ func associatedData(header, context []byte) []byte {
 	return append(append(ad, header...), context...)
 }
 
-// newAEAD returns the AEAD of alg under the subkey of material for
-// encryption, and a function that zeroes what it holds.
-func newAEAD(alg Algorithm, material []byte) (cipher.AEAD, func(), error) {
+// newAEAD returns the AEAD of alg under the encryption subkey of material.
+// It zeroes its own copy of the subkey before it returns; the copy inside
+// the AEAD (the AES key schedule, the ChaCha20-Poly1305 key) belongs to the
+// cipher, which offers no way to zero it.
+func newAEAD(alg Algorithm, material []byte) (cipher.AEAD, error) {
 	sub, err := hkdf.Key(sha256.New, material, nil, "minkms/v1/aead/"+string(alg), 32)
 	if err != nil {
-		return nil, nil, fmt.Errorf("deriving the %s subkey: %w", alg, err)
+		return nil, fmt.Errorf("deriving the %s subkey: %w", alg, err)
 	}
 	defer clear(sub)
 	switch alg {
 	case AES256:
 		block, err := aes.NewCipher(sub)
 		if err != nil {
-			return nil, nil, fmt.Errorf("creating AES-256: %w", err)
+			return nil, fmt.Errorf("creating AES-256: %w", err)
 		}
 		gcm, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, nil, fmt.Errorf("creating AES-256-GCM: %w", err)
+			return nil, fmt.Errorf("creating AES-256-GCM: %w", err)
 		}
-		// The AES key schedule is not ours to zero; sub is.
-		return gcm, func() {}, nil
+		return gcm, nil
 	case ChaCha20:
 		c, err := chacha20poly1305.New(sub)
 		if err != nil {
-			return nil, nil, fmt.Errorf("creating ChaCha20-Poly1305: %w", err)
+			return nil, fmt.Errorf("creating ChaCha20-Poly1305: %w", err)
 		}
-		// Like the AES key schedule, the cipher's copy of the key is not ours to zero.
-		return c, func() {}, nil
+		return c, nil
 	}
-	return nil, nil, fmt.Errorf("unknown algorithm %q", alg)
+	return nil, fmt.Errorf("unknown algorithm %q", alg)
 }
 
-// seal encrypts plaintext under key version v with the nonce read from
-// rand and returns the envelope.
+// seal encrypts plaintext under key version v, bound to context, with
+// nonce, which the caller read from its random source (nonceSize bytes),
+// and returns the envelope.
 func seal(v keyVersion, nonce, plaintext, context []byte) ([]byte, error) {
-	aead, wipe, err := newAEAD(v.Algorithm, v.Key)
+	aead, err := newAEAD(v.Algorithm, v.Key)
 	if err != nil {
 		return nil, err
 	}
-	defer wipe()
 	out := make([]byte, 0, headerSize+nonceSize+len(plaintext)+aead.Overhead())
 	out = appendHeader(out, algorithmIDs[v.Algorithm], v.Version)
 	out = append(out, nonce...)
@@ -168,11 +169,10 @@ func open(ring *keyRing, b, context []byte) ([]byte, error) {
 	if !ok || v.Algorithm != c.Algorithm {
 		return nil, ErrDecrypt
 	}
-	aead, wipe, err := newAEAD(v.Algorithm, v.Key)
+	aead, err := newAEAD(v.Algorithm, v.Key)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
-	defer wipe()
 	plaintext, err := aead.Open(nil, c.Nonce, c.Sealed, associatedData(b[:headerSize], context))
 	if err != nil {
 		return nil, ErrDecrypt

@@ -35,7 +35,7 @@ func MustIdentity(tb testing.TB, seed string) kms.Identity {
 // MustEnv returns an initialised Service with the cluster admin "root".
 func MustEnv(tb testing.TB, opts ...func(*kms.Options)) *env {
 	tb.Helper()
-	st := kmstest.NewState()
+	st := kmstest.New(tb)
 	o := kms.Options{Admins: []kms.Identity{MustIdentity(tb, "root")}, Now: func() time.Time { return testNow }}
 	for _, f := range opts {
 		f(&o)

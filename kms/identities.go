@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // IdentityInfo describes an identity.
@@ -49,36 +51,34 @@ func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, 
 	for range rotateAttempts {
 		// The index entry must not exist, or be a stale one (see
 		// DeleteEnclave) that we replace at its revision.
-		index := Condition{Kind: MustNotExist, Bucket: indexBucket, Name: string(id)}
+		index := kv.Condition{Kind: kv.MustNotExist, Bucket: indexBucket, Name: string(id), Code: codeIdentityExists}
 		if rev, stale, err := s.staleIndex(ctx, id); err != nil {
 			return IdentityInfo{}, err
 		} else if stale {
-			index = Condition{Kind: AtRevision, Bucket: indexBucket, Name: string(id), Revision: rev}
+			index = kv.Condition{Kind: kv.AtRevision, Bucket: indexBucket, Name: string(id), Revision: rev, Code: codeIdentityExists}
 		}
-		change := Change{
-			Require: []Condition{
-				{Kind: MustExist, Bucket: enclavesBucket, Name: enclave},
+		change := kv.Change{
+			Require: []kv.Condition{
+				{Kind: kv.MustExist, Bucket: enclavesBucket, Name: enclave, Code: codeEnclaveNotFound},
 				index,
 			},
-			Apply: []Mutation{
+			Apply: []kv.Mutation{
 				put(indexBucket, string(id), indexRecord{Enclave: enclave}),
 				put(identitiesBucket(enclave), string(id), rec),
 			},
 		}
-		conds := []error{enclaveErr(c), errConflict}
 		if policy != "" {
-			change.Require = append(change.Require, Condition{Kind: MustExist, Bucket: policiesBucket(enclave), Name: policy})
-			conds = append(conds, ErrPolicyNotFound)
+			change.Require = append(change.Require, kv.Condition{Kind: kv.MustExist, Bucket: policiesBucket(enclave), Name: policy, Code: codePolicyNotFound})
 		}
-		err := s.propose(ctx, change, conds...)
-		if err != errConflict {
+		err := s.propose(ctx, c, change)
+		if !errors.Is(err, ErrIdentityExists) {
 			if err != nil {
 				return IdentityInfo{}, err
 			}
 			return info, nil
 		}
-		// The index entry exists now: it is ErrIdentityExists unless it
-		// is stale, which the next round finds out.
+		// The index entry exists now, or changed: it is ErrIdentityExists
+		// unless it is stale, which the next round finds out.
 		if _, stale, err := s.staleIndex(ctx, id); err != nil {
 			return IdentityInfo{}, err
 		} else if !stale {
@@ -88,12 +88,15 @@ func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, 
 	return IdentityInfo{}, ErrIdentityExists
 }
 
+// errNoIndex marks an identity without an index entry.
+var errNoIndex = errors.New("no index entry")
+
 // staleIndex reports whether id has an index entry whose enclave does not
 // have the identity, and the entry's revision. No entry is not stale.
 func (s *Service) staleIndex(ctx context.Context, id Identity) (uint64, bool, error) {
 	var idx indexRecord
-	rev, err := s.get(ctx, indexBucket, string(id), &idx, errDone)
-	if errors.Is(err, errDone) {
+	rev, err := s.get(ctx, indexBucket, string(id), &idx, errNoIndex)
+	if errors.Is(err, errNoIndex) {
 		return 0, false, nil
 	}
 	if err != nil {
@@ -155,13 +158,13 @@ func (s *Service) DeleteIdentity(ctx context.Context, c Caller, enclave string, 
 	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
 		return err
 	}
-	return s.propose(ctx, Change{
-		Require: []Condition{{Kind: MustExist, Bucket: identitiesBucket(enclave), Name: string(id)}},
-		Apply: []Mutation{
-			{Kind: Delete, Bucket: identitiesBucket(enclave), Name: string(id)},
-			{Kind: Delete, Bucket: indexBucket, Name: string(id)},
+	return s.propose(ctx, c, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustExist, Bucket: identitiesBucket(enclave), Name: string(id), Code: codeIdentityNotFound}},
+		Apply: []kv.Mutation{
+			{Kind: kv.Delete, Bucket: identitiesBucket(enclave), Name: string(id)},
+			{Kind: kv.Delete, Bucket: indexBucket, Name: string(id)},
 		},
-	}, ErrIdentityNotFound)
+	})
 }
 
 // Self describes the caller, and returns its policy: nil for admins, and

@@ -5,9 +5,12 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // KeyInfo describes a key. Algorithm, CreatedAt and CreatedBy are those of
@@ -78,13 +81,13 @@ func (s *Service) createKey(ctx context.Context, c Caller, enclave, name string,
 	}
 	m := put(keysBucket(enclave), name, ring)
 	defer clear(m.Value) // the key material, base64 in JSON
-	err := s.propose(ctx, Change{
-		Require: []Condition{
-			{Kind: MustExist, Bucket: enclavesBucket, Name: enclave},
-			{Kind: MustNotExist, Bucket: keysBucket(enclave), Name: name},
+	err := s.propose(ctx, c, kv.Change{
+		Require: []kv.Condition{
+			{Kind: kv.MustExist, Bucket: enclavesBucket, Name: enclave, Code: codeEnclaveNotFound},
+			{Kind: kv.MustNotExist, Bucket: keysBucket(enclave), Name: name, Code: codeKeyExists},
 		},
-		Apply: []Mutation{m},
-	}, enclaveErr(c), ErrKeyExists)
+		Apply: []kv.Mutation{m},
+	})
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -112,7 +115,7 @@ func (s *Service) readRing(ctx context.Context, enclave, name string) (*keyRing,
 // updateRing applies edit to the key ring and writes it back if the ring
 // is still at the revision it was read at, retrying a few times if not.
 // edit returns the mutations to apply.
-func (s *Service) updateRing(ctx context.Context, enclave, name string, edit func(*keyRing) ([]Mutation, error)) (KeyInfo, error) {
+func (s *Service) updateRing(ctx context.Context, c Caller, enclave, name string, edit func(*keyRing) ([]kv.Mutation, error)) (KeyInfo, error) {
 	for range rotateAttempts {
 		ring, rev, err := s.readRing(ctx, enclave, name)
 		if err != nil {
@@ -125,22 +128,22 @@ func (s *Service) updateRing(ctx context.Context, enclave, name string, edit fun
 		}
 		info := ring.info(name)
 		ring.wipe()
-		err = s.propose(ctx, Change{
-			Require: []Condition{{Kind: AtRevision, Bucket: keysBucket(enclave), Name: name, Revision: rev}},
+		err = s.propose(ctx, c, kv.Change{
+			Require: []kv.Condition{{Kind: kv.AtRevision, Bucket: keysBucket(enclave), Name: name, Revision: rev, Code: codeKeyChanged}},
 			Apply:   muts,
-		}, errConflict)
+		})
 		for _, m := range muts {
 			clear(m.Value) // the key ring with its material, base64 in JSON
 		}
-		if err != errConflict {
+		if !errors.Is(err, errConflict) {
 			return info, err
 		}
 	}
 	return KeyInfo{}, fmt.Errorf("updating key %q: %w (%d attempts)", name, errKeyBusy, rotateAttempts)
 }
 
-// errConflict marks a revision that moved under an update.
-var errConflict = fmt.Errorf("conflict")
+// errConflict marks a key ring whose revision moved under an update.
+var errConflict = errors.New("conflict")
 
 // errKeyBusy is the answer when other changes of a key kept winning over an
 // update: the cluster is fine, the caller should retry.
@@ -153,7 +156,7 @@ func (s *Service) RotateKey(ctx context.Context, c Caller, enclave, name string)
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyRotate, name); err != nil {
 		return KeyInfo{}, err
 	}
-	return s.updateRing(ctx, enclave, name, func(r *keyRing) ([]Mutation, error) {
+	return s.updateRing(ctx, c, enclave, name, func(r *keyRing) ([]kv.Mutation, error) {
 		next := max(r.Next, r.newest().Version+1)
 		if next > maxKeyVersion {
 			return nil, Invalidf("key %q has too many versions", name)
@@ -167,7 +170,7 @@ func (s *Service) RotateKey(ctx context.Context, c Caller, enclave, name string)
 			CreatedAt: s.now().UTC(), CreatedBy: c.Identity,
 		})
 		r.Next = next + 1
-		return []Mutation{put(keysBucket(enclave), name, r)}, nil
+		return []kv.Mutation{put(keysBucket(enclave), name, r)}, nil
 	})
 }
 
@@ -201,10 +204,10 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, enclave, name string)
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDelete, name); err != nil {
 		return err
 	}
-	return s.propose(ctx, Change{
-		Require: []Condition{{Kind: MustExist, Bucket: keysBucket(enclave), Name: name}},
-		Apply:   []Mutation{{Kind: Delete, Bucket: keysBucket(enclave), Name: name}},
-	}, ErrKeyNotFound)
+	return s.propose(ctx, c, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustExist, Bucket: keysBucket(enclave), Name: name, Code: codeKeyNotFound}},
+		Apply:   []kv.Mutation{{Kind: kv.Delete, Bucket: keysBucket(enclave), Name: name}},
+	})
 }
 
 // DeleteKeyVersion deletes one version of a key (it needs key:delete). The
@@ -217,7 +220,7 @@ func (s *Service) DeleteKeyVersion(ctx context.Context, c Caller, enclave, name 
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDelete, name); err != nil {
 		return err
 	}
-	_, err := s.updateRing(ctx, enclave, name, func(r *keyRing) ([]Mutation, error) {
+	_, err := s.updateRing(ctx, c, enclave, name, func(r *keyRing) ([]kv.Mutation, error) {
 		i := -1
 		for j, v := range r.Versions {
 			if v.Version == version {
@@ -233,7 +236,7 @@ func (s *Service) DeleteKeyVersion(ctx context.Context, c Caller, enclave, name 
 		r.Next = max(r.Next, r.newest().Version+1)
 		clear(r.Versions[i].Key)
 		r.Versions = append(r.Versions[:i], r.Versions[i+1:]...)
-		return []Mutation{put(keysBucket(enclave), name, r)}, nil
+		return []kv.Mutation{put(keysBucket(enclave), name, r)}, nil
 	})
 	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/kms/kmstest"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 func TestKeyLifecycle(t *testing.T) {
@@ -169,7 +170,7 @@ func TestConcurrentCreateKey(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case err != kms.ErrKeyExists:
+		case !errors.Is(err, kms.ErrKeyExists):
 			t.Fatalf("CreateKey error %v, want ErrKeyExists", err)
 		}
 	}
@@ -374,13 +375,13 @@ func (s *keyBufferSpy) keep(bucket string, b []byte) {
 	}
 }
 
-func (s *keyBufferSpy) Get(ctx context.Context, bucket, name string) (kms.Entry, error) {
+func (s *keyBufferSpy) Get(ctx context.Context, bucket, name string) (kv.Entry, error) {
 	e, err := s.State.Get(ctx, bucket, name)
 	s.keep(bucket, e.Value)
 	return e, err
 }
 
-func (s *keyBufferSpy) Propose(ctx context.Context, c kms.Change) error {
+func (s *keyBufferSpy) Propose(ctx context.Context, c kv.Change) error {
 	for _, m := range c.Apply {
 		s.keep(m.Bucket, m.Value)
 	}
@@ -389,7 +390,7 @@ func (s *keyBufferSpy) Propose(ctx context.Context, c kms.Change) error {
 
 func TestKeyMaterialBuffersZeroed(t *testing.T) {
 	ctx := context.Background()
-	spy := &keyBufferSpy{State: kmstest.NewState()}
+	spy := &keyBufferSpy{State: kmstest.New(t)}
 	admin := MustIdentity(t, "root")
 	svc := kms.New(spy, spy, kms.Options{Admins: []kms.Identity{admin}})
 	if err := svc.Init(ctx); err != nil {
@@ -448,10 +449,10 @@ func truncated(b []byte) []byte {
 // busyRing is a Proposer whose key-ring updates always lose to another one.
 type busyRing struct{ *kmstest.State }
 
-func (b busyRing) Propose(ctx context.Context, c kms.Change) error {
+func (b busyRing) Propose(ctx context.Context, c kv.Change) error {
 	for i, r := range c.Require {
-		if r.Kind == kms.AtRevision {
-			return &kms.ConditionError{Index: i}
+		if r.Kind == kv.AtRevision {
+			return &kv.ConditionError{Index: i, Code: r.Code}
 		}
 	}
 	return b.State.Propose(ctx, c)
@@ -459,7 +460,7 @@ func (b busyRing) Propose(ctx context.Context, c kms.Change) error {
 
 func TestRotateKeyBusy(t *testing.T) {
 	ctx := context.Background()
-	st := kmstest.NewState()
+	st := kmstest.New(t)
 	admin := MustIdentity(t, "root")
 	svc := kms.New(st, busyRing{st}, kms.Options{Admins: []kms.Identity{admin}})
 	if err := svc.Init(ctx); err != nil {

@@ -3,6 +3,8 @@ package kms
 import (
 	"context"
 	"time"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // PolicyInfo describes a stored policy.
@@ -32,14 +34,14 @@ func (s *Service) CreatePolicy(ctx context.Context, c Caller, enclave, name stri
 		return PolicyInfo{}, err
 	}
 	rec := policyRecord{Policy: p.clone(), CreatedAt: s.now().UTC(), CreatedBy: c.Identity}
-	change := Change{
-		Require: []Condition{{Kind: MustExist, Bucket: enclavesBucket, Name: enclave}},
-		Apply:   []Mutation{put(policiesBucket(enclave), name, rec)},
+	change := kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustExist, Bucket: enclavesBucket, Name: enclave, Code: codeEnclaveNotFound}},
+		Apply:   []kv.Mutation{put(policiesBucket(enclave), name, rec)},
 	}
 	if !replace {
-		change.Require = append(change.Require, Condition{Kind: MustNotExist, Bucket: policiesBucket(enclave), Name: name})
+		change.Require = append(change.Require, kv.Condition{Kind: kv.MustNotExist, Bucket: policiesBucket(enclave), Name: name, Code: codePolicyExists})
 	}
-	if err := s.propose(ctx, change, enclaveErr(c), ErrPolicyExists); err != nil {
+	if err := s.propose(ctx, c, change); err != nil {
 		return PolicyInfo{}, err
 	}
 	return PolicyInfo{Name: name, Enclave: enclave, Policy: rec.Policy, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy}, nil
@@ -86,8 +88,8 @@ func (s *Service) DeletePolicy(ctx context.Context, c Caller, enclave, name stri
 	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
 		return err
 	}
-	return s.propose(ctx, Change{
-		Require: []Condition{{Kind: MustExist, Bucket: policiesBucket(enclave), Name: name}},
-		Apply:   []Mutation{{Kind: Delete, Bucket: policiesBucket(enclave), Name: name}},
-	}, ErrPolicyNotFound)
+	return s.propose(ctx, c, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustExist, Bucket: policiesBucket(enclave), Name: name, Code: codePolicyNotFound}},
+		Apply:   []kv.Mutation{{Kind: kv.Delete, Bucket: policiesBucket(enclave), Name: name}},
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // DefaultEnclave is the enclave that always exists: Init creates it, it
@@ -84,11 +86,11 @@ type Page struct {
 // MustNotExist precondition lets one proposal win, and the others find it
 // done.
 func (s *Service) Init(ctx context.Context) error {
-	err := s.propose(ctx, Change{
-		Require: []Condition{{Kind: MustNotExist, Bucket: enclavesBucket, Name: DefaultEnclave}},
-		Apply:   []Mutation{put(enclavesBucket, DefaultEnclave, enclaveRecord{CreatedAt: s.now().UTC()})},
-	}, errDone)
-	if err == errDone {
+	err := s.propose(ctx, Caller{}, kv.Change{
+		Require: []kv.Condition{{Kind: kv.MustNotExist, Bucket: enclavesBucket, Name: DefaultEnclave, Code: codeEnclaveExists}},
+		Apply:   []kv.Mutation{put(enclavesBucket, DefaultEnclave, enclaveRecord{CreatedAt: s.now().UTC()})},
+	})
+	if errors.Is(err, ErrEnclaveExists) {
 		return nil
 	}
 	if err != nil {
@@ -96,9 +98,6 @@ func (s *Service) Init(ctx context.Context) error {
 	}
 	return nil
 }
-
-// errDone marks a precondition whose failure means the work is done already.
-var errDone = errors.New("done")
 
 // Caller returns the Caller for id. Cluster admins are those of
 // Options.Admins, with "default" as their enclave; anyone else must be a

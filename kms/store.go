@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // The layout of the state. Every value is JSON.
@@ -17,7 +19,7 @@ import (
 //	identities/<id>              indexRecord: the enclave of the identity
 //
 // The global identity index lets Caller find an identity's enclave with one
-// Get, and its MustNotExist precondition keeps an identity in at most one
+// Get, and its kv.MustNotExist precondition keeps an identity in at most one
 // enclave.
 const (
 	enclavesBucket = "enclaves"
@@ -30,17 +32,20 @@ func identitiesBucket(enclave string) string { return enclavesBucket + "/" + enc
 func enclaveBucket(enclave string) string    { return enclavesBucket + "/" + enclave }
 
 // errNotExist reports whether a Reader error means the entry is missing.
-func errNotExist(err error) bool { return errors.Is(err, ErrNotExist) }
+func errNotExist(err error) bool { return errors.Is(err, kv.ErrNotExist) }
 
-// stateErr turns an unexpected error of the state into an application
-// error: ErrNoLeader if the state is unavailable, else ErrInternal. Both
-// keep the cause wrapped for the log.
-// The caller's own context ended: that is no statement about the cluster.
+// errTimedOut and errCanceled answer a request whose own context ended
+// while it read or changed the state: that is no statement about the
+// cluster, so they are not ErrNoLeader.
 var (
 	errTimedOut = &Error{Unavailable, "request timed out"}
 	errCanceled = &Error{Unavailable, "request cancelled"}
 )
 
+// stateErr turns an unexpected error of the state into an application
+// error: an *Error stays as it is; ErrUnavailable becomes ErrNoLeader; the
+// end of the caller's context becomes errTimedOut or errCanceled; anything
+// else ErrInternal. All but the first keep the cause wrapped for the log.
 func stateErr(op string, err error) error {
 	var e *Error
 	switch {
@@ -84,17 +89,51 @@ func (s *Service) exists(ctx context.Context, bucket, name string) (bool, error)
 	return true, nil
 }
 
-// propose applies c. If a precondition fails it returns the error of
-// conds at the failed index (nil entries mean a bug: ErrInternal).
-func (s *Service) propose(ctx context.Context, c Change, conds ...error) error {
+// The codes of the preconditions kms proposes. A code says what the failure
+// of its precondition means; it travels through the raft log and comes back
+// in the *kv.ConditionError.
+const (
+	codeEnclaveExists    = "enclave-exists"
+	codeEnclaveNotFound  = "enclave-not-found"
+	codeKeyExists        = "key-exists"
+	codeKeyNotFound      = "key-not-found"
+	codeKeyChanged       = "key-changed" // the key ring moved since it was read
+	codeIdentityExists   = "identity-exists"
+	codeIdentityNotFound = "identity-not-found"
+	codePolicyExists     = "policy-exists"
+	codePolicyNotFound   = "policy-not-found"
+)
+
+// conditionErrs maps the code of a failed precondition to the error kms
+// answers. It is the one place where a code gets its meaning.
+var conditionErrs = map[string]error{
+	codeEnclaveExists:    ErrEnclaveExists,
+	codeEnclaveNotFound:  ErrEnclaveNotFound, // hidden from all but cluster admins, see enclaveErr
+	codeKeyExists:        ErrKeyExists,
+	codeKeyNotFound:      ErrKeyNotFound,
+	codeKeyChanged:       errConflict,
+	codeIdentityExists:   ErrIdentityExists,
+	codeIdentityNotFound: ErrIdentityNotFound,
+	codePolicyExists:     ErrPolicyExists,
+	codePolicyNotFound:   ErrPolicyNotFound,
+}
+
+// propose applies c on behalf of by. If a precondition fails it returns
+// the error its code means (conditionErrs); a missing enclave is
+// ErrEnclaveNotFound only to cluster admins, as everywhere. A code kms does
+// not know means a bug: ErrInternal.
+func (s *Service) propose(ctx context.Context, by Caller, c kv.Change) error {
 	err := s.p.Propose(ctx, c)
 	if err == nil {
 		return nil
 	}
-	var ce *ConditionError
+	var ce *kv.ConditionError
 	if errors.As(err, &ce) {
-		if ce.Index >= 0 && ce.Index < len(conds) && conds[ce.Index] != nil {
-			return conds[ce.Index]
+		if cerr, ok := conditionErrs[ce.Code]; ok {
+			if errors.Is(cerr, ErrEnclaveNotFound) {
+				return enclaveErr(by)
+			}
+			return cerr
 		}
 	}
 	return stateErr("applying change", err)
@@ -109,8 +148,8 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
-func put(bucket, name string, v any) Mutation {
-	return Mutation{Kind: Put, Bucket: bucket, Name: name, Value: mustMarshal(v)}
+func put(bucket, name string, v any) kv.Mutation {
+	return kv.Mutation{Kind: kv.Put, Bucket: bucket, Name: name, Value: mustMarshal(v)}
 }
 
 const (

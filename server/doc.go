@@ -18,8 +18,9 @@
 //
 // kms knows neither storage nor raft. adapter.go gives it the two small
 // interfaces it declares: a Reader over the local state file and a Proposer
-// that sends changes through raft, and converts the errors on the way back
-// (a failed precondition, no leader).
+// that sends changes through raft. Both speak the change vocabulary of
+// storage/kv, so nothing is converted; the Proposer only gives "no leader"
+// its one name for kms, kms.ErrUnavailable.
 //
 // # A request
 //

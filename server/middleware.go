@@ -100,7 +100,7 @@ func (h *handler) recoverPanics(next http.Handler) http.Handler {
 			if v == nil {
 				return
 			}
-			if v == http.ErrAbortHandler {
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(v)
 			}
 			h.log.ErrorContext(r.Context(), "Handler panicked; the request failed with 500 internal error",

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // Apply applies the change c as the raft log entry index, in one
@@ -16,10 +18,10 @@ import (
 // An index at or below AppliedIndex was applied before: Apply does nothing
 // and returns nil. Otherwise the applied index advances to index whatever the
 // outcome, since the log entry is consumed: if a precondition fails, Apply
-// writes nothing else and returns a *ConditionError for the first failed
-// one; if c does not validate, an error wrapping ErrInvalid. Only a failure
+// writes nothing else and returns a *kv.ConditionError for the first failed
+// one; if c does not validate, an error wrapping kv.ErrInvalid. Only a failure
 // to write leaves the state, applied index included, as it was.
-func (db *DB) Apply(index uint64, c Change) error {
+func (db *DB) Apply(index uint64, c kv.Change) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.bolt == nil {
@@ -46,23 +48,23 @@ func (db *DB) Apply(index uint64, c Change) error {
 	if err != nil {
 		return fmt.Errorf("apply %d: %w", index, err)
 	}
-	var ce *ConditionError
+	var ce *kv.ConditionError
 	if result != nil && !errors.As(result, &ce) {
 		return fmt.Errorf("apply %d: %w", index, result)
 	}
-	return result // a *ConditionError as is, so that callers can errors.As it unwrapped
+	return result // a *kv.ConditionError as is, so that callers can errors.As it unwrapped
 }
 
 // apply checks and applies c within data. result is the outcome for the
 // caller (a rejected change); err is a write failure that aborts the
 // transaction.
-func apply(data *bolt.Bucket, index uint64, c Change) (result, err error) {
+func apply(data *bolt.Bucket, index uint64, c kv.Change) (result, err error) {
 	if err := c.Validate(); err != nil {
 		return err, nil
 	}
 	for i, r := range c.Require {
 		if !holds(data, r) {
-			return &ConditionError{Index: i}, nil
+			return &kv.ConditionError{Index: i, Code: r.Code}, nil
 		}
 	}
 	for i, m := range c.Apply {
@@ -73,25 +75,22 @@ func apply(data *bolt.Bucket, index uint64, c Change) (result, err error) {
 	return nil, nil
 }
 
-func holds(data *bolt.Bucket, r Condition) bool {
+// holds reports whether r holds for the entry it names, by kv's rules.
+func holds(data *bolt.Bucket, r kv.Condition) bool {
 	var v []byte
 	if b := data.Bucket([]byte(r.Bucket)); b != nil {
 		v = b.Get([]byte(r.Name))
 	}
-	switch r.Kind {
-	case MustNotExist:
-		return v == nil
-	case MustExist:
-		return v != nil
-	case AtRevision:
-		return len(v) >= revisionSize && binary.BigEndian.Uint64(v) == r.Revision
+	var revision uint64
+	if len(v) >= revisionSize {
+		revision = binary.BigEndian.Uint64(v)
 	}
-	return false
+	return r.Holds(v != nil, revision)
 }
 
-func mutate(data *bolt.Bucket, index uint64, m Mutation) error {
+func mutate(data *bolt.Bucket, index uint64, m kv.Mutation) error {
 	switch m.Kind {
-	case Put:
+	case kv.Put:
 		b, err := data.CreateBucketIfNotExists([]byte(m.Bucket))
 		if err != nil {
 			return fmt.Errorf("create bucket %s: %w", m.Bucket, err)
@@ -102,13 +101,13 @@ func mutate(data *bolt.Bucket, index uint64, m Mutation) error {
 		if err := b.Put([]byte(m.Name), v); err != nil {
 			return fmt.Errorf("put %s/%s: %w", m.Bucket, m.Name, err)
 		}
-	case Delete:
+	case kv.Delete:
 		if b := data.Bucket([]byte(m.Bucket)); b != nil {
 			if err := b.Delete([]byte(m.Name)); err != nil {
 				return fmt.Errorf("delete %s/%s: %w", m.Bucket, m.Name, err)
 			}
 		}
-	case DeleteBucket:
+	case kv.DeleteBucket:
 		return deleteBuckets(data, m.Bucket)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // Op is one committed raft log entry, as ApplyBatch applies it.
@@ -15,12 +17,12 @@ type Op struct {
 	// Change is the state change of the entry, with sealed values; nil for
 	// an entry that changes no state (a cluster configuration), which only
 	// advances the applied index.
-	Change *Change
+	Change *kv.Change
 }
 
 // ApplyBatch applies ops in order, in one transaction, and returns one
-// result per op: nil, a *ConditionError for a change whose precondition
-// failed (it wrote nothing), or an error wrapping ErrInvalid for one that is
+// result per op: nil, a *kv.ConditionError for a change whose precondition
+// failed (it wrote nothing), or an error wrapping kv.ErrInvalid for one that is
 // not well formed. Either way the entry is consumed and the applied index and
 // term advance to the last op's.
 //
@@ -75,7 +77,7 @@ func (db *DB) ApplyBatch(ops []Op) ([]error, error) {
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
 	for i, r := range results {
-		var ce *ConditionError
+		var ce *kv.ConditionError
 		if r != nil && !errors.As(r, &ce) {
 			results[i] = fmt.Errorf("apply %d: %w", ops[i].Index, r)
 		}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // Reads unseal a value; applies are one fsynced bbolt transaction each.
@@ -26,9 +26,9 @@ func BenchmarkStorage(b *testing.B) {
 			index++
 			name := fmt.Sprintf("k%d", index)
 			sealed := MustSeal(b, db, "enclaves/default/keys", name, "value")
-			c := storage.Change{
-				Require: []storage.Condition{{Kind: storage.MustNotExist, Bucket: "enclaves/default/keys", Name: name}},
-				Apply:   []storage.Mutation{{Kind: storage.Put, Bucket: "enclaves/default/keys", Name: name, Value: sealed}},
+			c := kv.Change{
+				Require: []kv.Condition{{Kind: kv.MustNotExist, Bucket: "enclaves/default/keys", Name: name}},
+				Apply:   []kv.Mutation{{Kind: kv.Put, Bucket: "enclaves/default/keys", Name: name, Value: sealed}},
 			}
 			if err := db.Apply(index, c); err != nil {
 				b.Fatal(err)

@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // SchemaVersion is the version of the state file layout this build writes
@@ -60,7 +62,8 @@ type DB struct {
 }
 
 // Open opens the state file at path, creating and initialising it if it does
-// not exist. rootKey must be RootKeySize bytes; DB keeps no copy of it. If the
+// not exist. rootKey must be RootKeySize bytes (else the error wraps
+// kv.ErrInvalid); DB keeps no copy of it. If the
 // file was written under another root key, Open returns an error wrapping
 // ErrWrongRootKey and leaves the file as it was; if it is not a state file of
 // a supported schema, an error wrapping ErrSchema.
@@ -217,9 +220,10 @@ func (db *DB) Path() string { return db.path }
 
 // Seal seals plaintext for the entry name of bucket, so that it can be put
 // there by Apply. The proposer seals every value before it enters the raft
-// log. It returns an error wrapping ErrInvalid for a malformed bucket or name.
+// log. It returns an error wrapping kv.ErrInvalid for a malformed bucket or
+// name.
 func (db *DB) Seal(bucket, name string, plaintext []byte) ([]byte, error) {
-	if err := validEntry(bucket, name); err != nil {
+	if err := kv.ValidEntry(bucket, name); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	sealed, err := db.sealer.seal(bucket, name, plaintext)
@@ -229,19 +233,20 @@ func (db *DB) Seal(bucket, name string, plaintext []byte) ([]byte, error) {
 	return sealed, nil
 }
 
-// Get returns the entry name of bucket with its value unsealed. If there is
-// no such entry it returns an error wrapping ErrNotExist; if the stored value
-// does not open, one wrapping ErrCorrupt.
-func (db *DB) Get(bucket, name string) (Entry, error) {
-	var e Entry
+// Get returns the entry name of bucket with its value unsealed, and as its
+// Index the applied index read in the same transaction. If there is no such
+// entry it returns an error wrapping kv.ErrNotExist; if the stored value does
+// not open, one wrapping ErrCorrupt.
+func (db *DB) Get(bucket, name string) (kv.Entry, error) {
+	var e kv.Entry
 	err := db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(dataBucket).Bucket([]byte(bucket))
 		if b == nil {
-			return ErrNotExist
+			return kv.ErrNotExist
 		}
 		v := b.Get([]byte(name))
 		if v == nil {
-			return ErrNotExist
+			return kv.ErrNotExist
 		}
 		if len(v) < revisionSize {
 			return ErrCorrupt
@@ -250,11 +255,15 @@ func (db *DB) Get(bucket, name string) (Entry, error) {
 		if err != nil {
 			return err
 		}
-		e = Entry{Value: plaintext, Revision: binary.BigEndian.Uint64(v)}
+		e = kv.Entry{
+			Value:    plaintext,
+			Revision: binary.BigEndian.Uint64(v),
+			Index:    binary.BigEndian.Uint64(tx.Bucket(metaBucket).Get(appliedKey)),
+		}
 		return nil
 	})
 	if err != nil {
-		return Entry{}, fmt.Errorf("get %s/%s: %w", bucket, name, err)
+		return kv.Entry{}, fmt.Errorf("get %s/%s: %w", bucket, name, err)
 	}
 	return e, nil
 }

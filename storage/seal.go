@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // RootKeySize is the length of the cluster root key in bytes.
@@ -37,7 +39,7 @@ type sealer struct {
 // derived key lives only inside the AES cipher.
 func newSealer(rootKey []byte) (*sealer, []byte, error) {
 	if len(rootKey) != RootKeySize {
-		return nil, nil, fmt.Errorf("%w: root key must be %d bytes", ErrInvalid, RootKeySize)
+		return nil, nil, fmt.Errorf("%w: root key must be %d bytes", kv.ErrInvalid, RootKeySize)
 	}
 	sealKey, err := hkdf.Key(sha256.New, rootKey, nil, sealInfo, 32)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // rootKey returns a 32-byte test root key made of b.
@@ -37,8 +38,8 @@ func MustOpenTemp(tb testing.TB) *storage.DB {
 // MustPut seals value for bucket/name and applies it as index.
 func MustPut(tb testing.TB, db *storage.DB, index uint64, bucket, name, value string) {
 	tb.Helper()
-	MustApply(tb, db, index, storage.Change{Apply: []storage.Mutation{
-		{Kind: storage.Put, Bucket: bucket, Name: name, Value: MustSeal(tb, db, bucket, name, value)},
+	MustApply(tb, db, index, kv.Change{Apply: []kv.Mutation{
+		{Kind: kv.Put, Bucket: bucket, Name: name, Value: MustSeal(tb, db, bucket, name, value)},
 	}})
 }
 
@@ -51,14 +52,14 @@ func MustSeal(tb testing.TB, db *storage.DB, bucket, name, value string) []byte 
 	return sealed
 }
 
-func MustApply(tb testing.TB, db *storage.DB, index uint64, c storage.Change) {
+func MustApply(tb testing.TB, db *storage.DB, index uint64, c kv.Change) {
 	tb.Helper()
 	if err := db.Apply(index, c); err != nil {
 		tb.Fatalf("Apply(%d): %v", index, err)
 	}
 }
 
-func MustGet(tb testing.TB, db *storage.DB, bucket, name string) storage.Entry {
+func MustGet(tb testing.TB, db *storage.DB, bucket, name string) kv.Entry {
 	tb.Helper()
 	e, err := db.Get(bucket, name)
 	if err != nil {
@@ -99,10 +100,13 @@ func TestRoundTrip(t *testing.T) {
 		if got := db.AppliedIndex(); got != 7 {
 			t.Errorf("AppliedIndex = %d, want 7", got)
 		}
-		if _, err := db.Get("enclaves/default/keys", "k3"); !errors.Is(err, storage.ErrNotExist) {
+		if e := MustGet(t, db, "enclaves/default/keys", "k1"); e.Index != 7 {
+			t.Errorf("Get(k1).Index = %d, want the applied index 7", e.Index)
+		}
+		if _, err := db.Get("enclaves/default/keys", "k3"); !errors.Is(err, kv.ErrNotExist) {
 			t.Errorf("Get(missing entry) = %v, want ErrNotExist", err)
 		}
-		if _, err := db.Get("enclaves/other/keys", "k1"); !errors.Is(err, storage.ErrNotExist) {
+		if _, err := db.Get("enclaves/other/keys", "k1"); !errors.Is(err, kv.ErrNotExist) {
 			t.Errorf("Get(missing bucket) = %v, want ErrNotExist", err)
 		}
 	}
@@ -160,7 +164,7 @@ func TestOpenRefuses(t *testing.T) {
 	})
 	t.Run("ShortRootKey", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "state.db")
-		if _, err := storage.Open(path, make([]byte, 16), storage.Options{}); !errors.Is(err, storage.ErrInvalid) {
+		if _, err := storage.Open(path, make([]byte, 16), storage.Options{}); !errors.Is(err, kv.ErrInvalid) {
 			t.Fatalf("Open(16-byte key) = %v, want ErrInvalid", err)
 		}
 		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -218,37 +222,37 @@ func TestAssociatedDataBinding(t *testing.T) {
 
 func TestApplyPreconditions(t *testing.T) {
 	const bucket = "enclaves/default/keys"
-	cond := func(kind storage.ConditionKind, name string, rev uint64) storage.Condition {
-		return storage.Condition{Kind: kind, Bucket: bucket, Name: name, Revision: rev}
+	cond := func(kind kv.ConditionKind, name string, rev uint64) kv.Condition {
+		return kv.Condition{Kind: kind, Bucket: bucket, Name: name, Revision: rev, Code: fmt.Sprintf("%s-%d", name, kind)}
 	}
 	tests := []struct {
 		name    string
-		require []storage.Condition
+		require []kv.Condition
 		failed  int // index of the first failed condition, -1 for none
 	}{
-		{"MustNotExist/Missing", []storage.Condition{cond(storage.MustNotExist, "new", 0)}, -1},
-		{"MustNotExist/Present", []storage.Condition{cond(storage.MustNotExist, "old", 0)}, 0},
-		{"MustNotExist/OtherBucket", []storage.Condition{{Kind: storage.MustNotExist, Bucket: "other", Name: "old"}}, -1},
-		{"MustExist/Present", []storage.Condition{cond(storage.MustExist, "old", 0)}, -1},
-		{"MustExist/Missing", []storage.Condition{cond(storage.MustExist, "new", 0)}, 0},
-		{"AtRevision/Same", []storage.Condition{cond(storage.AtRevision, "old", 1)}, -1},
-		{"AtRevision/Other", []storage.Condition{cond(storage.AtRevision, "old", 2)}, 0},
-		{"AtRevision/Missing", []storage.Condition{cond(storage.AtRevision, "new", 0)}, 0},
-		{"FirstFailed", []storage.Condition{
-			cond(storage.MustExist, "old", 0),
-			cond(storage.MustExist, "new", 0),
-			cond(storage.MustNotExist, "old", 0),
+		{"MustNotExist/Missing", []kv.Condition{cond(kv.MustNotExist, "new", 0)}, -1},
+		{"MustNotExist/Present", []kv.Condition{cond(kv.MustNotExist, "old", 0)}, 0},
+		{"MustNotExist/OtherBucket", []kv.Condition{{Kind: kv.MustNotExist, Bucket: "other", Name: "old"}}, -1},
+		{"MustExist/Present", []kv.Condition{cond(kv.MustExist, "old", 0)}, -1},
+		{"MustExist/Missing", []kv.Condition{cond(kv.MustExist, "new", 0)}, 0},
+		{"AtRevision/Same", []kv.Condition{cond(kv.AtRevision, "old", 1)}, -1},
+		{"AtRevision/Other", []kv.Condition{cond(kv.AtRevision, "old", 2)}, 0},
+		{"AtRevision/Missing", []kv.Condition{cond(kv.AtRevision, "new", 0)}, 0},
+		{"FirstFailed", []kv.Condition{
+			cond(kv.MustExist, "old", 0),
+			cond(kv.MustExist, "new", 0),
+			cond(kv.MustNotExist, "old", 0),
 		}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := MustOpenTemp(t)
 			MustPut(t, db, 1, bucket, "old", "v1")
-			err := db.Apply(2, storage.Change{
+			err := db.Apply(2, kv.Change{
 				Require: tc.require,
-				Apply: []storage.Mutation{
-					{Kind: storage.Put, Bucket: bucket, Name: "new", Value: MustSeal(t, db, bucket, "new", "v2")},
-					{Kind: storage.Delete, Bucket: bucket, Name: "old"},
+				Apply: []kv.Mutation{
+					{Kind: kv.Put, Bucket: bucket, Name: "new", Value: MustSeal(t, db, bucket, "new", "v2")},
+					{Kind: kv.Delete, Bucket: bucket, Name: "old"},
 				},
 			})
 			if got := db.AppliedIndex(); got != 2 {
@@ -261,16 +265,16 @@ func TestApplyPreconditions(t *testing.T) {
 				if e := MustGet(t, db, bucket, "new"); string(e.Value) != "v2" || e.Revision != 2 {
 					t.Errorf("new = %q@%d, want v2@2", e.Value, e.Revision)
 				}
-				if _, err := db.Get(bucket, "old"); !errors.Is(err, storage.ErrNotExist) {
+				if _, err := db.Get(bucket, "old"); !errors.Is(err, kv.ErrNotExist) {
 					t.Errorf("old after Delete: %v, want ErrNotExist", err)
 				}
 				return
 			}
-			var ce *storage.ConditionError
-			if !errors.As(err, &ce) || ce.Index != tc.failed {
-				t.Fatalf("Apply = %v, want ConditionError{%d}", err, tc.failed)
+			var ce *kv.ConditionError
+			if !errors.As(err, &ce) || ce.Index != tc.failed || ce.Code != tc.require[tc.failed].Code {
+				t.Fatalf("Apply = %v, want ConditionError{%d, %q}", err, tc.failed, tc.require[tc.failed].Code)
 			}
-			if _, err := db.Get(bucket, "new"); !errors.Is(err, storage.ErrNotExist) {
+			if _, err := db.Get(bucket, "new"); !errors.Is(err, kv.ErrNotExist) {
 				t.Errorf("a failed change wrote new: %v", err)
 			}
 			if e := MustGet(t, db, bucket, "old"); e.Revision != 1 {
@@ -283,28 +287,29 @@ func TestApplyPreconditions(t *testing.T) {
 func TestApplyInvalid(t *testing.T) {
 	tests := []struct {
 		name string
-		c    storage.Change
+		c    kv.Change
 	}{
-		{"UnknownMutation", storage.Change{Apply: []storage.Mutation{{Kind: 9, Bucket: "b", Name: "n"}}}},
-		{"UnknownCondition", storage.Change{Require: []storage.Condition{{Kind: 9, Bucket: "b", Name: "n"}}}},
-		{"EmptyBucket", storage.Change{Apply: []storage.Mutation{{Kind: storage.Delete, Name: "n"}}}},
-		{"EmptySegment", storage.Change{Apply: []storage.Mutation{{Kind: storage.Delete, Bucket: "a//b", Name: "n"}}}},
-		{"TrailingSlash", storage.Change{Apply: []storage.Mutation{{Kind: storage.DeleteBucket, Bucket: "a/"}}}},
-		{"EmptyName", storage.Change{Apply: []storage.Mutation{{Kind: storage.Delete, Bucket: "b"}}}},
-		{"NULName", storage.Change{Apply: []storage.Mutation{{Kind: storage.Delete, Bucket: "b", Name: "n\x00"}}}},
-		{"PutNoValue", storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: "n"}}}},
+		{"UnknownMutation", kv.Change{Apply: []kv.Mutation{{Kind: 9, Bucket: "b", Name: "n"}}}},
+		{"UnknownCondition", kv.Change{Require: []kv.Condition{{Kind: 9, Bucket: "b", Name: "n"}}}},
+		{"EmptyBucket", kv.Change{Apply: []kv.Mutation{{Kind: kv.Delete, Name: "n"}}}},
+		{"EmptySegment", kv.Change{Apply: []kv.Mutation{{Kind: kv.Delete, Bucket: "a//b", Name: "n"}}}},
+		{"TrailingSlash", kv.Change{Apply: []kv.Mutation{{Kind: kv.DeleteBucket, Bucket: "a/"}}}},
+		{"EmptyName", kv.Change{Apply: []kv.Mutation{{Kind: kv.Delete, Bucket: "b"}}}},
+		{"NULName", kv.Change{Apply: []kv.Mutation{{Kind: kv.Delete, Bucket: "b", Name: "n\x00"}}}},
+		{"PutNoValue", kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "b", Name: "n"}}}},
 		// Longer than bbolt's key limit: a write error, fatal to the FSM, unless refused as invalid.
-		{"PutLongName", storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}}}},
-		{"PutLongBucket", storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: strings.Repeat("b", 40000), Name: "n", Value: []byte("v")}}}},
-		{"ConditionLongName", storage.Change{Require: []storage.Condition{{Kind: storage.MustExist, Bucket: "b", Name: strings.Repeat("n", storage.MaxPathLen+1)}}}},
+		{"PutLongName", kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "b", Name: strings.Repeat("n", 40000), Value: []byte("v")}}}},
+		{"PutLongBucket", kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: strings.Repeat("b", 40000), Name: "n", Value: []byte("v")}}}},
+		{"ConditionBadCode", kv.Change{Require: []kv.Condition{{Kind: kv.MustExist, Bucket: "b", Name: "n", Code: "Key Exists"}}}},
+		{"ConditionLongName", kv.Change{Require: []kv.Condition{{Kind: kv.MustExist, Bucket: "b", Name: strings.Repeat("n", kv.MaxPathLen+1)}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := MustOpenTemp(t)
 			MustPut(t, db, 1, "b", "keep", "v")
 			c := tc.c
-			c.Apply = append(slices.Clone(c.Apply), storage.Mutation{Kind: storage.Delete, Bucket: "b", Name: "keep"})
-			if err := db.Apply(2, c); !errors.Is(err, storage.ErrInvalid) {
+			c.Apply = append(slices.Clone(c.Apply), kv.Mutation{Kind: kv.Delete, Bucket: "b", Name: "keep"})
+			if err := db.Apply(2, c); !errors.Is(err, kv.ErrInvalid) {
 				t.Fatalf("Apply = %v, want ErrInvalid", err)
 			}
 			if got := db.AppliedIndex(); got != 2 {
@@ -325,7 +330,7 @@ func TestApplyIdempotent(t *testing.T) {
 			if e := MustGet(t, db, "b", "e"); string(e.Value) != "first" || e.Revision != 5 {
 				t.Errorf("after re-applying %d: %q@%d, want first@5", index, e.Value, e.Revision)
 			}
-			if _, err := db.Get("b", "other"); !errors.Is(err, storage.ErrNotExist) {
+			if _, err := db.Get("b", "other"); !errors.Is(err, kv.ErrNotExist) {
 				t.Errorf("re-applying %d wrote a new entry: %v", index, err)
 			}
 			if got := db.AppliedIndex(); got != 5 {
@@ -353,10 +358,10 @@ func TestDeleteBucket(t *testing.T) {
 			for i, b := range buckets {
 				MustPut(t, db, uint64(i+1), b, "e", b)
 			}
-			MustApply(t, db, 100, storage.Change{Apply: []storage.Mutation{{Kind: storage.DeleteBucket, Bucket: tc.bucket}}})
+			MustApply(t, db, 100, kv.Change{Apply: []kv.Mutation{{Kind: kv.DeleteBucket, Bucket: tc.bucket}}})
 			for _, b := range buckets {
 				_, err := db.Get(b, "e")
-				if gone := slices.Contains(tc.gone, b); gone != errors.Is(err, storage.ErrNotExist) {
+				if gone := slices.Contains(tc.gone, b); gone != errors.Is(err, kv.ErrNotExist) {
 					t.Errorf("after deleting %s: Get(%s) = %v, want gone=%v", tc.bucket, b, err, gone)
 				}
 			}
@@ -419,7 +424,7 @@ func TestSnapshotRestore(t *testing.T) {
 	go func() {
 		sealed, err := src.Seal("enclaves/a/keys", "later", []byte("not in the snapshot"))
 		if err == nil {
-			err = src.Apply(2, storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "enclaves/a/keys", Name: "later", Value: sealed}}})
+			err = src.Apply(2, kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "enclaves/a/keys", Name: "later", Value: sealed}}})
 		}
 		written <- err
 	}()
@@ -448,7 +453,7 @@ func TestSnapshotRestore(t *testing.T) {
 		}
 		for _, b := range []string{"enclaves/a/keys/later", "enclaves/b/keys/k"} {
 			dir, name := filepath.Split(b)
-			if _, err := dst.Get(filepath.Clean(dir), name); !errors.Is(err, storage.ErrNotExist) {
+			if _, err := dst.Get(filepath.Clean(dir), name); !errors.Is(err, kv.ErrNotExist) {
 				t.Errorf("Get(%s) after restore = %v, want ErrNotExist", b, err)
 			}
 		}
@@ -547,7 +552,7 @@ func TestConcurrentAccess(t *testing.T) {
 	}
 	wg.Go(func() {
 		for i := range 50 {
-			c := storage.Change{Apply: []storage.Mutation{{Kind: storage.Put, Bucket: "w", Name: fmt.Sprint(i), Value: MustSeal(t, db, "w", fmt.Sprint(i), "x")}}}
+			c := kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "w", Name: fmt.Sprint(i), Value: MustSeal(t, db, "w", fmt.Sprint(i), "x")}}}
 			if err := db.Apply(uint64(i+2), c); err != nil {
 				errc <- err
 				return
@@ -579,7 +584,7 @@ func TestRootKeyCheck(t *testing.T) {
 	if bytes.Contains(a, rootKey(1)[:8]) {
 		t.Fatal("the check value contains the root key")
 	}
-	if _, err := storage.RootKeyCheck([]byte("short")); !errors.Is(err, storage.ErrInvalid) {
+	if _, err := storage.RootKeyCheck([]byte("short")); !errors.Is(err, kv.ErrInvalid) {
 		t.Fatalf("RootKeyCheck(short key) = %v, want ErrInvalid", err)
 	}
 }

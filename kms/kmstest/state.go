@@ -1,28 +1,34 @@
-// Package kmstest provides an in-memory state for tests of kms and of the
-// packages that use it: a kms.Reader and kms.Proposer with the
-// precondition semantics of the replicated state, without raft or bbolt.
+// Package kmstest provides a state for tests of kms and of the packages that
+// use it: a kms.Reader and kms.Proposer over a real storage.DB in a temporary
+// directory, without raft. Changes are sealed and applied exactly as the raft
+// FSM applies them, so the tests run on the one copy of the precondition
+// rules (kv.Condition.Holds, applied by storage).
 package kmstest
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
-	"sort"
-	"strings"
+	"path/filepath"
+	"slices"
 	"sync"
+	"testing"
 
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
-// State is an in-memory kms.Reader and kms.Proposer. Changes apply
-// atomically under one lock; revisions are the count of applied changes.
-// It is safe for concurrent use. The zero value is an empty state.
+// State is a kms.Reader and kms.Proposer over a storage.DB. Each Propose is
+// applied at the next log index, one at a time. It is safe for concurrent
+// use.
 type State struct {
-	mu      sync.Mutex
-	buckets map[string]map[string]kms.Entry
-	rev     uint64
-	// unavailable, if set, makes Propose fail as if there were no leader.
-	unavailable bool
+	tb testing.TB
+	db *storage.DB
+
+	mu          sync.Mutex // serialises Propose, as the raft log does
+	index       uint64     // the index of the last change proposed
+	unavailable bool       // makes Propose fail as if there were no leader
 }
 
 var (
@@ -30,8 +36,23 @@ var (
 	_ kms.Proposer = (*State)(nil)
 )
 
-// NewState returns an empty State.
-func NewState() *State { return new(State) }
+// New returns an empty State whose state file lives in tb.TempDir(), sealed
+// under a random root key. The file is closed when tb ends.
+func New(tb testing.TB) *State {
+	tb.Helper()
+	rootKey := make([]byte, storage.RootKeySize)
+	rand.Read(rootKey)
+	db, err := storage.Open(filepath.Join(tb.TempDir(), "state.db"), rootKey, storage.Options{})
+	clear(rootKey)
+	if err != nil {
+		tb.Fatalf("kmstest: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return &State{tb: tb, db: db}
+}
+
+// DB returns the state file under s.
+func (s *State) DB() *storage.DB { return s.db }
 
 // SetUnavailable makes every following Propose fail with an error that
 // wraps kms.ErrUnavailable (on true) or work again (on false).
@@ -41,92 +62,47 @@ func (s *State) SetUnavailable(v bool) {
 	s.unavailable = v
 }
 
-// Get returns a copy of the entry.
-func (s *State) Get(ctx context.Context, bucket, name string) (kms.Entry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.buckets[bucket][name]
-	if !ok {
-		return kms.Entry{}, fmt.Errorf("%s/%s: %w", bucket, name, kms.ErrNotExist)
-	}
-	return kms.Entry{Value: bytes.Clone(e.Value), Revision: e.Revision}, nil
+// Get returns the entry, unsealed. A missing one is an error wrapping
+// kv.ErrNotExist.
+func (s *State) Get(ctx context.Context, bucket, name string) (kv.Entry, error) {
+	return s.db.Get(bucket, name)
 }
 
-// List returns up to limit names of bucket with prefix after after.
+// List returns up to limit names of bucket with prefix after after; see
+// kms.Reader.
 func (s *State) List(ctx context.Context, bucket, prefix, after string, limit int) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var names []string
-	for n := range s.buckets[bucket] {
-		if strings.HasPrefix(n, prefix) && n > after {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	if limit >= 0 && len(names) > limit {
-		names = names[:limit]
-	}
-	return names, nil
+	return s.db.List(bucket, prefix, after, limit)
 }
 
-// Propose checks c's preconditions and applies it atomically.
-func (s *State) Propose(ctx context.Context, c kms.Change) error {
+// Propose seals the values of c's Puts and applies it at the next index, as
+// the raft FSM would: a failed precondition is a *kv.ConditionError, a
+// malformed change an error wrapping kv.ErrInvalid.
+func (s *State) Propose(ctx context.Context, c kv.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.unavailable {
 		return fmt.Errorf("proposing: %w", kms.ErrUnavailable)
 	}
-	for i, cond := range c.Require {
-		e, ok := s.buckets[cond.Bucket][cond.Name]
-		var holds bool
-		switch cond.Kind {
-		case kms.MustNotExist:
-			holds = !ok
-		case kms.MustExist:
-			holds = ok
-		case kms.AtRevision:
-			holds = ok && e.Revision == cond.Revision
-		default:
-			return fmt.Errorf("precondition %d: unknown kind %d", i, cond.Kind)
+	sealed := kv.Change{Require: c.Require, Apply: slices.Clone(c.Apply)}
+	for i, m := range sealed.Apply {
+		if m.Kind != kv.Put {
+			continue
 		}
-		if !holds {
-			return &kms.ConditionError{Index: i}
+		v, err := s.db.Seal(m.Bucket, m.Name, m.Value)
+		if err != nil {
+			return fmt.Errorf("proposing: mutation %d: %w", i, err)
 		}
+		sealed.Apply[i].Value = v
 	}
-	for i, m := range c.Apply {
-		if m.Kind < kms.Put || m.Kind > kms.DeleteBucket {
-			return fmt.Errorf("mutation %d: unknown kind %d", i, m.Kind)
-		}
-	}
-	s.rev++
-	if s.buckets == nil {
-		s.buckets = make(map[string]map[string]kms.Entry)
-	}
-	for _, m := range c.Apply {
-		switch m.Kind {
-		case kms.Put:
-			b := s.buckets[m.Bucket]
-			if b == nil {
-				b = make(map[string]kms.Entry)
-				s.buckets[m.Bucket] = b
-			}
-			b[m.Name] = kms.Entry{Value: bytes.Clone(m.Value), Revision: s.rev}
-		case kms.Delete:
-			delete(s.buckets[m.Bucket], m.Name)
-		case kms.DeleteBucket:
-			for name := range s.buckets {
-				if name == m.Bucket || strings.HasPrefix(name, m.Bucket+"/") {
-					delete(s.buckets, name)
-				}
-			}
-		}
-	}
-	return nil
+	s.index++
+	return s.db.Apply(s.index, sealed)
 }
 
 // Len returns the number of entries in bucket.
 func (s *State) Len(bucket string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.buckets[bucket])
+	names, err := s.db.List(bucket, "", "", 0)
+	if err != nil {
+		s.tb.Errorf("kmstest: %v", err)
+	}
+	return len(names)
 }
