@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/minkms/minkms/cluster/peernet"
 	"github.com/minkms/minkms/tlsmgr"
 )
@@ -342,3 +343,7 @@ func mustFail(tb testing.TB, err error, text string, want ...error) {
 		tb.Errorf("error %q does not say %q", err, text)
 	}
 }
+
+func raftAddr(n *node) raft.ServerAddress { return raft.ServerAddress(n.addr()) }
+
+func raftAddrOf(addr string) raft.ServerAddress { return raft.ServerAddress(addr) }
