@@ -86,6 +86,9 @@ type Page struct {
 // MustNotExist precondition lets one proposal win, and the others find it
 // done.
 func (s *Service) Init(ctx context.Context) error {
+	if s.Initialised(ctx) == nil {
+		return nil
+	}
 	err := s.propose(ctx, Caller{}, kv.Change{
 		Require: []kv.Condition{{Kind: kv.MustNotExist, Bucket: enclavesBucket, Name: DefaultEnclave, Code: codeEnclaveExists}},
 		Apply:   []kv.Mutation{put(enclavesBucket, DefaultEnclave, enclaveRecord{CreatedAt: s.now().UTC()})},
@@ -95,6 +98,19 @@ func (s *Service) Init(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("creating the default enclave: %w", err)
+	}
+	return nil
+}
+
+// Initialised returns nil once the default enclave exists in the state
+// this Service reads, an error saying why not otherwise.
+func (s *Service) Initialised(ctx context.Context) error {
+	ok, err := s.exists(ctx, enclavesBucket, DefaultEnclave)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Error{Unavailable, "the default enclave does not exist yet"}
 	}
 	return nil
 }

@@ -16,26 +16,67 @@ import (
 // nothing: they add the caller's context to reads and give "no leader" its
 // one name, kms.ErrUnavailable.
 
+// replica is what the reader asks of the cluster node: whether the local
+// replica may be served, and a way to catch up with the leader.
+type replica interface {
+	// Fresh returns nil while this node may serve reads from its replica.
+	Fresh() error
+	// Sync returns once this node has applied every write acknowledged
+	// anywhere before the call.
+	Sync(ctx context.Context) error
+}
+
+var _ replica = (*cluster.Node)(nil)
+
 // stateReader reads the local replica: kms.Reader over *storage.DB.
-type stateReader struct{ db *storage.DB }
+//
+// A node cut off from the leader for longer than cluster.max_stale serves
+// nothing (it may hold revoked identities and deleted keys). A miss is
+// looked up again after catching up with the leader (Sync), so that a key,
+// identity or policy created through another node is found here as soon
+// as its create returned there; with no leader to catch up with the answer
+// is "unavailable", never "does not exist".
+type stateReader struct {
+	db   *storage.DB
+	node replica // nil: a plain local reader (tests)
+}
 
 var _ kms.Reader = stateReader{}
 
 // Get returns the entry; a missing one is an error wrapping kv.ErrNotExist.
 func (s stateReader) Get(ctx context.Context, bucket, name string) (kv.Entry, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.ready(ctx); err != nil {
 		return kv.Entry{}, err
 	}
 	e, err := s.db.Get(bucket, name)
+	if errors.Is(err, kv.ErrNotExist) && s.node != nil {
+		if err := s.node.Sync(ctx); err != nil {
+			return kv.Entry{}, fmt.Errorf("%w: looking up %s/%s after a miss: %w", kms.ErrUnavailable, bucket, name, err)
+		}
+		e, err = s.db.Get(bucket, name)
+	}
 	if err != nil {
 		return kv.Entry{}, fmt.Errorf("reading state: %w", err)
 	}
 	return e, nil
 }
 
+func (s stateReader) ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.node == nil {
+		return nil
+	}
+	if err := s.node.Fresh(); err != nil {
+		return fmt.Errorf("%w: %w", kms.ErrUnavailable, err)
+	}
+	return nil
+}
+
 // List returns names of bucket; see kms.Reader.
 func (s stateReader) List(ctx context.Context, bucket, prefix, after string, limit int) ([]string, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
 	names, err := s.db.List(bucket, prefix, after, limit)

@@ -12,18 +12,14 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/cluster"
 	"github.com/minkms/minkms/kms"
 )
 
-// memberInfo is a member of the cluster as the cluster layer reports it:
-// the fields of cluster.Member.
-type memberInfo struct {
-	ID       string
-	PeerAddr string // host:port the other nodes dial
-	APIAddr  string // host:port of the client API; "" if unknown
-	Suffrage string // "voter" or "nonvoter"
-	Leader   bool
-}
+// memberInfo is a member of the cluster as the cluster layer reports it.
+type memberInfo = cluster.Member
+
+var _ clusterAdmin = (*cluster.Node)(nil)
 
 // clusterAdmin is the part of the cluster node that the membership routes
 // use. Its errors wrap errNoLeader, errOutcomeUnknown, errOverloaded,
@@ -126,9 +122,16 @@ func clusterMember(m memberInfo) api.ClusterMember {
 		ID:          m.ID,
 		PeerAddress: m.PeerAddr,
 		APIAddress:  m.APIAddr,
-		Suffrage:    m.Suffrage,
+		Suffrage:    suffrage(m.Voter),
 		Leader:      m.Leader,
 	}
+}
+
+func suffrage(voter bool) string {
+	if voter {
+		return api.SuffrageVoter
+	}
+	return api.SuffrageNonvoter
 }
 
 // validPeerAddress accepts host:port with a host the other nodes can dial

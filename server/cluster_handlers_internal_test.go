@@ -60,7 +60,7 @@ func (f *fakeCluster) AddNode(ctx context.Context, peerAddr string) (memberInfo,
 	if err := f.record("AddNode " + peerAddr); err != nil {
 		return memberInfo{}, err
 	}
-	return memberInfo{ID: "n4", PeerAddr: peerAddr, APIAddr: "n4.example:7373", Suffrage: "nonvoter"}, nil
+	return memberInfo{ID: "n4", PeerAddr: peerAddr, APIAddr: "n4.example:7373", Voter: false}, nil
 }
 
 func (f *fakeCluster) RemoveNode(ctx context.Context, id string) error {
@@ -169,9 +169,9 @@ func (s *clusterTestServer) MustSDK(tb testing.TB) *api.Client {
 
 func TestClusterRoutes(t *testing.T) {
 	fake := &fakeCluster{members: []memberInfo{
-		{ID: "n2", PeerAddr: "n2.example:7374", APIAddr: "n2.example:7373", Suffrage: "voter"},
-		{ID: "n1", PeerAddr: "n1.example:7374", APIAddr: "n1.example:7373", Suffrage: "voter", Leader: true},
-		{ID: "n3", PeerAddr: "n3.example:7374", Suffrage: "nonvoter"},
+		{ID: "n2", PeerAddr: "n2.example:7374", APIAddr: "n2.example:7373", Voter: true},
+		{ID: "n1", PeerAddr: "n1.example:7374", APIAddr: "n1.example:7373", Voter: true, Leader: true},
+		{ID: "n3", PeerAddr: "n3.example:7374", Voter: false},
 	}}
 	s := MustClusterServer(t, fake)
 
@@ -213,7 +213,7 @@ func TestClusterRoutes(t *testing.T) {
 // TestClusterRoutesSDK: the SDK's methods and errors against the real
 // router.
 func TestClusterRoutesSDK(t *testing.T) {
-	fake := &fakeCluster{members: []memberInfo{{ID: "n1", PeerAddr: "n1.example:7374", Suffrage: "voter", Leader: true}}}
+	fake := &fakeCluster{members: []memberInfo{{ID: "n1", PeerAddr: "n1.example:7374", Voter: true, Leader: true}}}
 	s := MustClusterServer(t, fake)
 	c := s.MustSDK(t)
 	ctx := t.Context()

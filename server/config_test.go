@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -481,7 +482,7 @@ func TestNewChecksClusterConfig(t *testing.T) {
 			}
 			defer os.RemoveAll(info.DataDir)
 			tc.change(&cfg.Cluster)
-			srv, err := server.New(cfg, nil)
+			srv, err := server.New(context.Background(), cfg, nil)
 			if err == nil {
 				srv.Close()
 				t.Fatalf("New succeeded, want %q", tc.want)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/cluster"
 	"github.com/minkms/minkms/kms"
 )
 
@@ -28,16 +29,16 @@ var (
 	errInternal        = &httpError{http.StatusInternalServerError, "internal error"}
 )
 
-// The failures of the cluster layer that a client must tell apart. The
-// cluster layer's errors wrap these, or are mapped to them, so that
-// clusterErrors decides their answers in one place.
+// The failures of the cluster layer that a client must tell apart, by
+// shorter names; clusterErrors decides their answers in one place.
 var (
-	errNoLeader       = errors.New("no leader")
-	errOverloaded     = errors.New("overloaded")
-	errOutcomeUnknown = errors.New("the outcome of the write is unknown")
-	errAlreadyMember  = errors.New("already a member")
-	errNotMember      = errors.New("not a member")
-	errRefused        = errors.New("node refused")
+	errNoLeader       = cluster.ErrNoLeader
+	errStale          = cluster.ErrStale
+	errOverloaded     = cluster.ErrOverloaded
+	errOutcomeUnknown = cluster.ErrOutcomeUnknown
+	errAlreadyMember  = cluster.ErrAlreadyMember
+	errNotMember      = cluster.ErrNotMember
+	errRefused        = cluster.ErrRefused
 )
 
 // clusterError is how one cluster failure is answered.
@@ -56,12 +57,18 @@ type clusterError struct {
 // three are the api package's, which clients compare.
 var clusterErrors = []clusterError{
 	{err: errNoLeader, status: http.StatusServiceUnavailable, message: api.ErrNoLeader.Message},
+	{err: errStale, status: http.StatusServiceUnavailable, message: staleMessage},
 	{err: errOverloaded, status: http.StatusServiceUnavailable, message: api.ErrOverloaded.Message, retryAfter: "1"},
 	{err: errOutcomeUnknown, status: http.StatusInternalServerError, message: api.ErrOutcomeUnknown.Message},
 	{err: errAlreadyMember, status: http.StatusConflict},
 	{err: errNotMember, status: http.StatusNotFound},
 	{err: errRefused, status: http.StatusBadRequest},
 }
+
+// staleMessage answers a key operation on a follower cut off from the
+// leader for longer than cluster.max_stale. It starts like api.ErrNoLeader,
+// so that clients treat it alike: try another node.
+const staleMessage = "no leader: this node has lost contact with the leader for longer than cluster.max_stale"
 
 // clusterErrorOf returns the entry of clusterErrors that err wraps.
 func clusterErrorOf(err error) (clusterError, bool) {

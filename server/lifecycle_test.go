@@ -107,7 +107,7 @@ func TestRunStopsAndRestartKeepsState(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	srv, err := server.New(cfg, logger)
+	srv, err := server.New(context.Background(), cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRunStopsAndRestartKeepsState(t *testing.T) {
 	}
 
 	// The same data directory and root key: the key is still there.
-	srv2, err := server.New(cfg, nil)
+	srv2, err := server.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatalf("New after a restart = %v", err)
 	}
@@ -211,7 +211,7 @@ func TestSIGHUPWhileStarting(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(info.DataDir) })
 	var logs syncBuffer
-	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ type nodeInfo interface {
 	Started() time.Time
 	// Ready returns nil when raft has a leader and kms is initialised,
 	// else an Unavailable error that says why not.
-	Ready() error
+	Ready(ctx context.Context) error
 }
 
 // certManager is the part of tlsmgr.Manager the TLS routes use.
@@ -42,7 +42,7 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) ready(w http.ResponseWriter, r *http.Request) error {
-	if err := h.node.Ready(); err != nil {
+	if err := h.node.Ready(r.Context()); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, api.HealthResponse{Status: "ok"})

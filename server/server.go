@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/minkms/minkms/cluster"
+	"github.com/minkms/minkms/cluster/peernet"
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/storage"
 	"github.com/minkms/minkms/tlsmgr"
@@ -51,7 +55,8 @@ type Server struct {
 	started time.Time
 
 	db    *storage.DB
-	node  *cluster.Node
+	node  atomic.Pointer[cluster.Node]
+	peer  *peernet.Network
 	svc   *kms.Service
 	certs *tlsmgr.Manager
 	ln    net.Listener
@@ -63,22 +68,25 @@ type Server struct {
 	// exit. Run reloads the certificates on it.
 	hup chan os.Signal
 
-	initialised atomic.Bool // kms.Init succeeded
-	running     atomic.Bool
-	closeOnce   sync.Once
-	closeErr    error
+	running   atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New opens a node as cfg describes, in this order: it reads the root key,
 // opens the state (a state written under another root key is refused with
-// an error wrapping ErrRootKey and storage.ErrWrongRootKey), starts raft
-// and waits for a leader, initialises the key management service, loads
-// the TLS certificates (a node does not start with an invalid one) and
-// binds the client API listener. Run serves it; Close releases it. If New
-// fails, everything it opened is closed again. From New to Close the
-// process catches SIGHUP, which Run answers with a certificate reload: a
-// SIGHUP sent while the node starts or stops does not end it.
-func New(cfg *Config, logger *slog.Logger) (_ *Server, err error) {
+// an error wrapping ErrRootKey and storage.ErrWrongRootKey), loads the TLS
+// certificates (a node does not start with an invalid one), binds the client
+// API listener and the inter-node listener, and starts raft. It does not
+// wait for a leader: formation and catching up happen in the background
+// while Run serves, and /v1/health/ready answers 503 with the reason until
+// the node is caught up with the leader.
+//
+// Run serves it; Close releases it. If New fails or ctx ends first,
+// everything it opened is closed again. From New to Close the process
+// catches SIGHUP, which Run answers with a certificate reload: a SIGHUP sent
+// while the node starts or stops does not end it.
+func New(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Server, err error) {
 	if cfg == nil {
 		return nil, errors.New("server: no config")
 	}
@@ -98,21 +106,22 @@ func New(cfg *Config, logger *slog.Logger) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
-	if err := s.openState(); err != nil {
-		return nil, err
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"state", s.openState},
+		{"certificates", s.openCertificates},
+		{"listeners", s.openListeners},
+		{"raft", s.openCluster},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	if err := s.openCluster(ctx); err != nil {
-		return nil, err
-	}
-	s.svc = kms.New(stateReader{s.db}, stateProposer{s.node}, kms.Options{Admins: cfg.Admins})
-	if err := s.svc.Init(ctx); err != nil {
-		return nil, fmt.Errorf("initialising the key store: %w", err)
-	}
-	s.initialised.Store(true)
-	if err := s.openListener(); err != nil {
-		return nil, err
+	for _, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("starting the node (before %s): %w", step.what, err)
+		}
+		if err := step.do(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -151,39 +160,148 @@ func (s *Server) openState() error {
 	return nil
 }
 
-// openCluster starts raft and waits until the cluster has a leader.
-func (s *Server) openCluster(ctx context.Context) error {
-	var err error
-	s.node, err = cluster.Open(cluster.Config{
-		NodeID:  s.cfg.Cluster.NodeID,
-		Address: s.cfg.Cluster.Address,
-		DataDir: s.cfg.DataDir,
-		Store:   s.db,
-		Logger:  s.log, // cluster adds component=raft
-	})
-	if err != nil {
-		return fmt.Errorf("starting raft: %w", err)
-	}
-	if err := s.node.WaitLeader(ctx); err != nil {
-		return fmt.Errorf("waiting for a raft leader: %w", err)
-	}
-	// Raft replays the log only once there is a leader: wait for it, so
-	// that the first reads see everything this node had applied before.
-	if err := s.node.Sync(ctx); err != nil {
-		return fmt.Errorf("catching up with the raft log: %w", err)
-	}
-	return nil
-}
-
-// openListener loads the certificates and binds the client API listener.
-func (s *Server) openListener() error {
-	var err error
+// openCertificates loads the node's certificates.
+func (s *Server) openCertificates() error {
 	tc := s.cfg.TLSManagerConfig()
 	tc.Logger = s.log.With(slog.String("component", "tls"))
+	var err error
 	s.certs, err = tlsmgr.New(tc)
 	if err != nil {
 		return fmt.Errorf("loading TLS certificates: %w", err)
 	}
+	return nil
+}
+
+// openListeners binds the client API listener and the inter-node listener.
+// Nothing is served on the API listener before Run; peers may connect to
+// the inter-node one at once (they wait for raft, which starts next).
+func (s *Server) openListeners() error {
+	ln, err := net.Listen("tcp", s.cfg.Address)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Address, err)
+	}
+	tlsConfig := s.certs.ServerTLSConfig()
+	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
+	s.ln = tls.NewListener(ln, tlsConfig)
+
+	key, err := s.cfg.RootKey.load()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRootKey, err)
+	}
+	defer clear(key)
+	proof, err := peernet.ProofKey(key)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRootKey, err)
+	}
+	defer clear(proof)
+	s.peer, err = peernet.Listen(s.cfg.Cluster.Address, peernet.Config{
+		Self:     s.hello,
+		ProofKey: proof,
+		TLS:      s.certs,
+		Admit:    s.admitPeer,
+		Logger:   s.log.With(slog.String("component", "peer")),
+	})
+	if err != nil {
+		return fmt.Errorf("listening for peers on %s: %w", s.cfg.Cluster.Address, err)
+	}
+	// With port 0 the node advertises the port it bound.
+	if host, port, err := net.SplitHostPort(s.cfg.Cluster.AdvertisePeer); err == nil && port == "0" {
+		_, bound, _ := net.SplitHostPort(s.peer.Addr().String())
+		s.cfg.Cluster.AdvertisePeer = net.JoinHostPort(host, bound)
+	}
+	if host, port, err := net.SplitHostPort(s.cfg.Cluster.Advertise); err == nil && port == "0" {
+		_, bound, _ := net.SplitHostPort(s.ln.Addr().String())
+		s.cfg.Cluster.Advertise = net.JoinHostPort(host, bound)
+	}
+	return nil
+}
+
+// hello is what this node announces to its peers.
+func (s *Server) hello() peernet.Hello {
+	h := peernet.Hello{NodeID: s.cfg.Cluster.NodeID, PeerAddr: s.cfg.Cluster.AdvertisePeer}
+	if n := s.node.Load(); n != nil {
+		h.ClusterID = n.ClusterID()
+	}
+	return h
+}
+
+// admitPeer lets the cluster decide who may connect; before raft runs,
+// every peer that proved the root key (and whose certificate names the
+// host it announces, which peernet checks) is admitted.
+func (s *Server) admitPeer(p peernet.Peer, dialed bool) error {
+	if n := s.node.Load(); n != nil {
+		return n.Admit(p, dialed)
+	}
+	return nil
+}
+
+// openCluster starts raft over the inter-node listener, and the key
+// management service on top. Forming or joining a cluster, and catching up
+// with it, go on in the background.
+func (s *Server) openCluster() error {
+	c := s.cfg.Cluster
+	node, err := cluster.Open(cluster.Config{
+		NodeID:          c.NodeID,
+		PeerAddr:        c.AdvertisePeer,
+		APIAddr:         c.Advertise,
+		DataDir:         s.cfg.DataDir,
+		Store:           s.db,
+		Logger:          s.log, // cluster adds component=raft
+		Transport:       cluster.NewNetworkTransport(s.peer.StreamLayer(c.AdvertisePeer), s.log),
+		RPC:             s.peer,
+		Timing:          cluster.Timing(c.Raft),
+		MaxStale:        c.MaxStale,
+		AdminsDigest:    adminsDigest(s.cfg.Admins),
+		Bootstrap:       c.Bootstrap,
+		BootstrapExpect: c.BootstrapExpect,
+		Join:            c.Join,
+		OnLeader:        s.lead,
+	})
+	if err != nil {
+		return fmt.Errorf("starting raft: %w", err)
+	}
+	s.node.Store(node)
+	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins})
+	return s.openHandler()
+}
+
+// lead runs on this node each time it becomes the leader: it creates the
+// default enclave once per cluster (kms.Init is idempotent), retrying until
+// it succeeds or the node stops leading.
+func (s *Server) lead(ctx context.Context) {
+	for retry := 100 * time.Millisecond; ; retry = min(retry*2, 5*time.Second) {
+		err := s.svc.Init(ctx)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("Could not initialise the key store; retrying", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+	}
+}
+
+// adminsDigest identifies a set of cluster admins, whatever their order:
+// every member of a cluster must name the same ones, since a follower
+// authorises the writes it forwards.
+func adminsDigest(admins []kms.Identity) string {
+	ids := make([]string, len(admins))
+	for i, a := range admins {
+		ids[i] = string(a)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	return hex.EncodeToString(sum[:])
+}
+
+// openHandler builds the HTTP handler of the client API.
+func (s *Server) openHandler() error {
 	registry, metrics, err := newRegistry()
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -196,15 +314,13 @@ func (s *Server) openListener() error {
 		log:      s.log,
 		node:     nodeState{s},
 		certs:    s.certs,
+		cluster:  s.node.Load(),
 		metrics:  metrics,
 		registry: registry,
 		timeout:  s.cfg.Limits.RequestTimeout,
 	}
-	tlsConfig := s.certs.ServerTLSConfig()
-	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
 	s.http = &http.Server{
 		Handler:           h.routes(),
-		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      s.cfg.Limits.RequestTimeout + writeSlack,
@@ -212,11 +328,6 @@ func (s *Server) openListener() error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          log.New(httpErrorLog{log: s.log, certs: s.certs}, "", 0),
 	}
-	ln, err := net.Listen("tcp", s.cfg.Address)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", s.cfg.Address, err)
-	}
-	s.ln = tls.NewListener(ln, tlsConfig)
 	return nil
 }
 
@@ -304,9 +415,14 @@ func (s *Server) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		if s.node != nil {
-			if err := s.node.Close(); err != nil {
+		if node := s.node.Load(); node != nil {
+			if err := node.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("closing raft: %w", err))
+			}
+		}
+		if s.peer != nil {
+			if err := s.peer.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing the inter-node listener: %w", err))
 			}
 		}
 		if s.db != nil {
@@ -323,15 +439,34 @@ func (s *Server) Close() error {
 type nodeState struct{ s *Server }
 
 func (n nodeState) ID() string         { return n.s.cfg.Cluster.NodeID }
-func (n nodeState) IsLeader() bool     { return n.s.node.IsLeader() }
+func (n nodeState) IsLeader() bool     { return n.s.node.Load().IsLeader() }
 func (n nodeState) Started() time.Time { return n.s.started }
 
-func (n nodeState) Ready() error {
-	if !n.s.initialised.Load() {
-		return &kms.Error{Code: kms.Unavailable, Message: "not ready: the key store is not initialised"}
+// readyTimeout bounds the catch-up a readiness probe waits for.
+const readyTimeout = 2 * time.Second
+
+// Ready returns nil when the node serves: it is in a cluster, a leader is
+// known and heard from, it has applied everything the leader had when
+// asked, and the key store is initialised. Otherwise an Unavailable error
+// says which of these is missing.
+func (n nodeState) Ready(ctx context.Context) error {
+	node := n.s.node.Load()
+	notReady := func(format string, args ...any) error {
+		return &kms.Error{Code: kms.Unavailable, Message: "not ready: " + fmt.Sprintf(format, args...)}
 	}
-	if id, _ := n.s.node.Leader(); id == "" {
-		return &kms.Error{Code: kms.Unavailable, Message: "not ready: the cluster has no leader"}
+	if f := node.Formation(); f != "" {
+		return notReady("%s", f)
+	}
+	if err := node.Fresh(); err != nil {
+		return notReady("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := node.Sync(ctx); err != nil {
+		return notReady("catching up with the leader: %v", err)
+	}
+	if err := n.s.svc.Initialised(ctx); err != nil {
+		return notReady("the key store is not initialised yet: %v", err)
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func startNode() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(cfg, nil)
+	srv, err := server.New(context.Background(), cfg, nil)
 	if err != nil {
 		os.RemoveAll(info.DataDir)
 		return nil, err
@@ -302,7 +302,7 @@ func TestWrongRootKey(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(info.DataDir) })
 	rightKey := cfg.RootKey.Key
-	srv, err := server.New(cfg, nil)
+	srv, err := server.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatalf("New = %v", err)
 	}
@@ -311,7 +311,7 @@ func TestWrongRootKey(t *testing.T) {
 	}
 
 	cfg.RootKey.Key = server.GenerateRootKey()
-	srv, err = server.New(cfg, nil)
+	srv, err = server.New(context.Background(), cfg, nil)
 	if err == nil {
 		srv.Close()
 		t.Fatal("New with another root key succeeded")
@@ -327,7 +327,7 @@ func TestWrongRootKey(t *testing.T) {
 	}
 
 	cfg.RootKey.Key = rightKey
-	srv, err = server.New(cfg, nil)
+	srv, err = server.New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatalf("New with the right root key after a refusal = %v", err)
 	}
@@ -363,7 +363,7 @@ func TestRootKeySources(t *testing.T) {
 			}
 			t.Cleanup(func() { os.RemoveAll(info.DataDir) })
 			cfg.RootKey = tt.src
-			srv, err := server.New(cfg, nil)
+			srv, err := server.New(context.Background(), cfg, nil)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("New = %v", err)

@@ -78,7 +78,7 @@ at start, and a temporary data directory removed at exit.`,
 			return err
 		}
 		logger := server.NewLogger(c.stderr, cfg.Log)
-		srv, err := server.New(cfg, logger)
+		srv, err := server.New(cmd.Context(), cfg, logger)
 		if err != nil {
 			return err
 		}

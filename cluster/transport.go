@@ -1,0 +1,21 @@
+package cluster
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// NewNetworkTransport returns raft's network transport over stream, the
+// raft side of the inter-node listener, logging through logger.
+func NewNetworkTransport(stream raft.StreamLayer, logger *slog.Logger) raft.Transport {
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		// Timeout bounds a single RPC's I/O; installing a snapshot is
+		// scaled by raft itself.
+		Timeout: 10 * time.Second,
+		Logger:  newHCLogAdapter(logger),
+	})
+}
