@@ -331,6 +331,12 @@ func (n *Network) Call(ctx context.Context, addr, method string, req, resp any) 
 		if json.Unmarshal(data, re) != nil || re.Code == "" {
 			re = &RemoteError{Code: CodeInternal, Message: res.Status}
 		}
+		if ctx.Err() != nil {
+			// Our deadline passed as the answer came: most likely the
+			// handler saw the call canceled. Say "no answer", the safe
+			// reading of both.
+			return peer, fmt.Errorf("peernet: %s on node %s: %w: %w (%w)", method, peer.NodeID, ErrNoAnswer, context.Cause(ctx), re)
+		}
 		return peer, fmt.Errorf("peernet: %s on node %s: %w", method, peer.NodeID, re)
 	}
 	if resp != nil {

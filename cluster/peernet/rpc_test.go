@@ -109,3 +109,82 @@ func TestCallErrors(t *testing.T) {
 		mustFail(t, err, "refused", peernet.ErrUnreachable)
 	})
 }
+
+func TestCallAll(t *testing.T) {
+	c := newCluster(t)
+	a := c.node(t, "n1", "127.0.0.11")
+	b := c.node(t, "n2", "127.0.0.12")
+	d := c.node(t, "n3", "127.0.0.13")
+	b.net.Handle("echo", echo)
+	block := make(chan struct{})
+	defer close(block)
+	d.net.Handle("echo", func(ctx context.Context, _ peernet.Peer, _ json.RawMessage) (any, error) {
+		select { // a node that does not answer in time
+		case <-block:
+		case <-ctx.Done():
+		}
+		return nil, ctx.Err()
+	})
+	gone := c.node(t, "n4", "127.0.0.14")
+	gone.net.Close()
+
+	addrs := []string{b.addr(), d.addr(), gone.addr()}
+	start := time.Now()
+	replies := a.net.CallAll(context.Background(), addrs, "echo", echoReq{Msg: "all"}, 500*time.Millisecond)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("CallAll took %v, want about the per-node timeout", took)
+	}
+	if len(replies) != 3 {
+		t.Fatalf("got %d replies", len(replies))
+	}
+	var got echoResp
+	if r := replies[0]; r.Err != nil || r.Peer.NodeID != "n2" || json.Unmarshal(r.Result, &got) != nil || got.Msg != "all" {
+		t.Errorf("reply of n2: %+v", r)
+	}
+	if r := replies[1]; !errors.Is(r.Err, peernet.ErrNoAnswer) || r.Addr != d.addr() {
+		t.Errorf("reply of the slow node: %+v, want ErrNoAnswer", r)
+	}
+	if r := replies[2]; !errors.Is(r.Err, peernet.ErrUnreachable) || r.Addr != gone.addr() {
+		t.Errorf("reply of the stopped node: %+v, want ErrUnreachable", r)
+	}
+}
+
+// After a certificate rotation on either side, RPC connections are made
+// anew, with the new certificate, and no call fails.
+func TestCallAfterRotation(t *testing.T) {
+	c := newCluster(t)
+	a := c.node(t, "n1", "127.0.0.11")
+	b := c.node(t, "n2", "127.0.0.12")
+	b.net.Handle("echo", echo)
+	mustCall := func() peernet.Peer {
+		t.Helper()
+		peer, err := a.net.Call(ctxTimeout(t, 10*time.Second), b.addr(), "echo", echoReq{Msg: "x"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return peer
+	}
+	mustCall()
+
+	t.Run("server", func(t *testing.T) {
+		fresh := c.ca.issue(t, b.ip, b.certFile, b.keyFile)
+		if !b.mgr.Reload(ctxTimeout(t, 10*time.Second)).Rotated {
+			t.Fatal("no rotation")
+		}
+		// b answers on the old connection, asking a to close it; the next
+		// call proves itself again and sees the new certificate.
+		waitFor(t, 10*time.Second, "a connection with b's new certificate", func() bool {
+			return mustCall().Cert.Equal(fresh)
+		})
+	})
+	t.Run("client", func(t *testing.T) {
+		fresh := c.ca.issue(t, a.ip, a.certFile, a.keyFile)
+		if !a.mgr.Reload(ctxTimeout(t, 10*time.Second)).Rotated {
+			t.Fatal("no rotation")
+		}
+		waitFor(t, 10*time.Second, "b to see a's new certificate", func() bool {
+			mustCall()
+			return c.admits.any(func(x admission) bool { return x.at == "n2" && x.peer.Cert.Equal(fresh) })
+		})
+	})
+}
