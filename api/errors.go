@@ -85,7 +85,7 @@ var (
 	// can take the request, during an election or without a quorum. The
 	// request was not applied; it is safe to try again, and the Client
 	// tries the next endpoint.
-	ErrNoLeader = &Error{http.StatusServiceUnavailable, "no leader: the cluster cannot accept writes now"}
+	ErrNoLeader = &Error{http.StatusServiceUnavailable, "no leader: this node cannot reach a raft leader now"}
 	// ErrOverloaded is answered (503, with a Retry-After header) when the
 	// cluster cannot queue the request now. The request was not applied;
 	// the Client waits as long as Retry-After says and tries again.

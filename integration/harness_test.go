@@ -124,6 +124,7 @@ cluster:
   node_id: n1
   advertise: %s
   address: %s
+  bootstrap: true
 log:
   level: debug
   format: json

@@ -64,7 +64,7 @@ var (
 	ErrEnclaveExists      = &Error{Exists, "enclave already exists"}
 	ErrEnclaveNotFound    = &Error{NotFound, "enclave does not exist"}
 	ErrNoIdentity         = &Error{Unauthenticated, "no client certificate"}
-	ErrNoLeader           = &Error{Unavailable, "no leader: the cluster cannot accept writes now"}
+	ErrNoLeader           = &Error{Unavailable, "no leader: this node cannot reach a raft leader now"}
 
 	// ErrInternal is what callers see of every unexpected failure. The
 	// error returned wraps both ErrInternal and the cause, so the cause

@@ -119,6 +119,7 @@ func TestRunStopsAndRestartKeepsState(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
+	mustReady(t, srv)
 
 	plaintext := []byte("plaintext-that-must-never-be-logged")
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/survivor", nil, nil)
@@ -169,6 +170,7 @@ func TestRunStopsAndRestartKeepsState(t *testing.T) {
 	n2.stop, n2.done = cancel2, make(chan error, 1)
 	go func() { n2.done <- srv2.Run(ctx2) }()
 	t.Cleanup(n2.Stop)
+	mustReady(t, srv2)
 	var dec api.DecryptKeyResponse
 	n2.MustOK(t, n2.admin, http.MethodPut, "/v1/key/decrypt/survivor", api.DecryptKeyRequest{Ciphertext: enc.Ciphertext}, &dec)
 	if !bytes.Equal(dec.Plaintext, plaintext) {

@@ -331,6 +331,28 @@ func (s *Server) openHandler() error {
 	return nil
 }
 
+// Ready returns nil once the node serves (see /v1/health/ready), else an
+// error that says what it waits for.
+func (s *Server) Ready(ctx context.Context) error { return nodeState{s}.Ready(ctx) }
+
+// WaitReady returns once the node is ready, or ctx's error (with the last
+// reason it was not) when ctx ends first.
+func (s *Server) WaitReady(ctx context.Context) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := s.Ready(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the node to be ready: %w (%w)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
 // Addr returns the bound address of the client API listener, for example
 // 127.0.0.1:40123 when the configured port is 0.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

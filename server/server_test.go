@@ -94,6 +94,12 @@ func startNode() (*node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan error, 1)
 	go func() { n.done <- srv.Run(ctx) }()
+	readyCtx, cancelReady := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelReady()
+	if err := srv.WaitReady(readyCtx); err != nil {
+		n.Stop()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -379,5 +385,15 @@ func TestRootKeySources(t *testing.T) {
 				t.Errorf("New = %v, want ErrRootKey and %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// mustReady waits until srv is ready to serve.
+func mustReady(tb testing.TB, srv *server.Server) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.WaitReady(ctx); err != nil {
+		tb.Fatal(err)
 	}
 }
