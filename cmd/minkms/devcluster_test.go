@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/server"
 )
 
 // syncBuffer is a bytes.Buffer safe for the supervisor's goroutines.
@@ -378,5 +379,39 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 			t.Fatal("condition not met within", timeout)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDevClusterConfigsParse parses each node's config as the node will.
+// The cluster formation settings are read by name, so the test compiles
+// against any server.ClusterConfig and fails where one is missing.
+func TestDevClusterConfigsParse(t *testing.T) {
+	d, _ := MustDevCluster(t, 3, sleeper)
+	for _, n := range d.Nodes {
+		cfg, err := server.ParseConfig(n.Config, mustRead(t, n.Config))
+		if err != nil {
+			t.Errorf("%s: %v", n.ID, err)
+			continue
+		}
+		c := reflect.ValueOf(cfg.Cluster)
+		for name, want := range map[string]any{
+			"NodeID":          n.ID,
+			"Advertise":       n.APIAddr,
+			"Address":         n.PeerAddr,
+			"AdvertisePeer":   n.PeerAddr,
+			"BootstrapExpect": 3,
+			"Join":            []string{"127.0.0.1:7374", "127.0.0.1:7384", "127.0.0.1:7394"},
+		} {
+			f := c.FieldByName(name)
+			if !f.IsValid() {
+				t.Fatalf("server.ClusterConfig has no field %s", name)
+			}
+			if got := f.Interface(); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: cluster %s = %v, want %v", n.ID, name, got, want)
+			}
+		}
+		if cfg.Address != n.APIAddr || cfg.DataDir != n.DataDir || cfg.RootKey.File != filepath.Join(d.Dir, "root.key") {
+			t.Errorf("%s: address %s, data dir %s, root key %s", n.ID, cfg.Address, cfg.DataDir, cfg.RootKey.File)
+		}
 	}
 }
