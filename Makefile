@@ -1,6 +1,6 @@
 # minkms — build, run and test.
 #
-#   make run    start a local development node (generated CA, certificates, root key and admin API key)
+#   make run    start a local three-node development cluster (generated CA, certificates, root key and admin API key)
 #   make test   vet, then every unit and integration test with the race detector
 #   make build  build bin/minkms
 #   make lint   gofmt and go vet
@@ -16,7 +16,7 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/minkms
 
 run: build
-	./$(BIN) server --dev
+	./$(BIN) server --dev --nodes 3
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,19 +1,13 @@
 package tlsmgr
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/minkms/minkms/tlsmgr/pki"
 )
 
 // DevPKI names the files written by WriteDevPKI.
@@ -28,8 +22,9 @@ type DevPKI struct {
 // ca.key) and a node certificate signed by it (node.crt, node.key) for
 // hosts, with IP addresses as IP SANs and names as DNS SANs, usable for both
 // server and client authentication. Both are valid from a minute ago for
-// validity; the CA outlives the node certificate by an hour. It is meant for
-// development and tests, never for production.
+// validity; the CA outlives the node certificate by an hour. Existing files
+// are replaced. It is meant for development and tests, never for
+// production; package pki makes the certificates.
 func WriteDevPKI(dir string, hosts []string, validity time.Duration) (DevPKI, error) {
 	if len(hosts) == 0 {
 		return DevPKI{}, errors.New("tlsmgr: dev PKI: no hosts")
@@ -37,99 +32,33 @@ func WriteDevPKI(dir string, hosts []string, validity time.Duration) (DevPKI, er
 	if validity <= 0 {
 		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: invalid validity %v", validity)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	ca, err := pki.NewCA(pki.CAOptions{Name: "minkms development CA", Validity: validity + time.Hour})
+	if err != nil {
 		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: %w", err)
 	}
-	now := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: CA key: %w", err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          devSerial(),
-		Subject:               pkix.Name{CommonName: "minkms development CA"},
-		NotBefore:             now,
-		NotAfter:              now.Add(validity + time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: CA certificate: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: CA certificate: %w", err)
-	}
-
-	nodeKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: node key: %w", err)
-	}
-	nodeTmpl := &x509.Certificate{
-		SerialNumber: devSerial(),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    now,
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
+	opts := pki.LeafOptions{Validity: validity}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
-			nodeTmpl.IPAddresses = append(nodeTmpl.IPAddresses, ip)
+			opts.IPs = append(opts.IPs, ip)
 		} else {
-			nodeTmpl.DNSNames = append(nodeTmpl.DNSNames, h)
+			opts.Hosts = append(opts.Hosts, h)
 		}
 	}
-	nodeDER, err := x509.CreateCertificate(rand.Reader, nodeTmpl, caCert, &nodeKey.PublicKey, caKey)
+	node, err := ca.Issue(opts)
 	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: node certificate: %w", err)
+		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: %w", err)
 	}
-
 	p := DevPKI{
 		CACert: filepath.Join(dir, "ca.crt"),
 		CAKey:  filepath.Join(dir, "ca.key"),
 		Cert:   filepath.Join(dir, "node.crt"),
 		Key:    filepath.Join(dir, "node.key"),
 	}
-	caKeyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
-	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: CA key: %w", err)
+	if err := ca.WriteFiles(p.CACert, p.CAKey, true); err != nil {
+		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: %w", err)
 	}
-	defer clear(caKeyDER)
-	nodeKeyDER, err := x509.MarshalPKCS8PrivateKey(nodeKey)
-	if err != nil {
-		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: node key: %w", err)
-	}
-	defer clear(nodeKeyDER)
-	files := []struct {
-		path string
-		typ  string
-		der  []byte
-		perm os.FileMode
-	}{
-		{p.CACert, "CERTIFICATE", caDER, 0o644},
-		{p.CAKey, "PRIVATE KEY", caKeyDER, 0o600},
-		{p.Cert, "CERTIFICATE", nodeDER, 0o644},
-		{p.Key, "PRIVATE KEY", nodeKeyDER, 0o600},
-	}
-	for _, f := range files {
-		data := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
-		err := os.WriteFile(f.path, data, f.perm)
-		clear(data)
-		if err != nil {
-			return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: %w", err)
-		}
+	if err := node.WriteFiles(p.Cert, p.Key, true); err != nil {
+		return DevPKI{}, fmt.Errorf("tlsmgr: dev PKI: %w", err)
 	}
 	return p, nil
-}
-
-func devSerial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return n.Add(n, big.NewInt(1))
 }

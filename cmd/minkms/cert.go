@@ -33,7 +33,7 @@ its certificate files now.
   MINKMS_SERVER=https://n1.kms.example.net:7373 minkms cert status
   MINKMS_SERVER=https://n1.kms.example.net:7373 minkms cert reload`,
 	}
-	cmd.AddCommand(c.certCheck(), c.certStatus(), c.certReload())
+	cmd.AddCommand(c.certCheck(), c.certStatus(), c.certReload(), c.certCA(), c.certIssue())
 	return cmd
 }
 

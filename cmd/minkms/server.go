@@ -25,6 +25,7 @@ func (c *cli) serverCommand() *cobra.Command {
 		address    string
 		logLevel   string
 		logFormat  string
+		nodes      int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -34,22 +35,33 @@ SIGTERM; SIGHUP reloads its TLS certificates.
 
 With --dev it runs a throw-away development node instead: a generated CA and
 certificate, a root key in memory only, and a new admin API key, all printed
-at start, and a temporary data directory removed at exit.`,
+at start, and a temporary data directory removed at exit.
+
+With --dev --nodes 3 (or 5) it runs a local development cluster instead:
+that many real nodes, each a "minkms server --config" child process on
+127.0.0.1 (API ports 7373, 7383, 7393, ..., peer ports 7374, 7384, 7394,
+...), with a generated CA and one certificate per node, a shared root key
+and an admin API key, in a temporary directory. Their log lines go to
+standard error, prefixed with the node id. A node that exits is reported
+and the others keep running; Ctrl-C or SIGTERM stops every node (SIGKILL
+after 20s) and removes the directory.`,
 		Example: `  minkms server --config /etc/minkms/config.yaml
   minkms server --dev --address 127.0.0.1:7373
-  minkms server --dev --json > dev.json`,
+  minkms server --dev --json > dev.json
+  minkms server --dev --nodes 3`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "the node's YAML config file")
 	f.BoolVar(&dev, "dev", false, "run a throw-away development node")
 	f.StringVar(&address, "address", "", "with --dev: the listen address (default 127.0.0.1:7373)")
+	f.IntVar(&nodes, "nodes", 1, "with --dev: the number of nodes, 1, 3 or 5 (more than 1: a local cluster)")
 	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides the config file)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (overrides the config file)")
 	cmd.MarkFlagsMutuallyExclusive("config", "dev")
 	cmd.MarkFlagsOneRequired("config", "dev")
 	out := jsonFlag(cmd)
-	cmd.Flags().Lookup("json").Usage = "with --dev: print the URL, API key and CA file as one JSON document"
+	cmd.Flags().Lookup("json").Usage = "with --dev: print the URLs, API key and CA file as one JSON document"
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if address != "" && !dev {
@@ -57,6 +69,14 @@ at start, and a temporary data directory removed at exit.`,
 		}
 		if out.json && !dev {
 			return errors.New("--json needs --dev; a node started with --config prints only its log")
+		}
+		if cmd.Flags().Changed("nodes") {
+			if err := checkDevNodes(dev, nodes, address); err != nil {
+				return err
+			}
+		}
+		if dev && nodes > 1 {
+			return c.runDevCluster(cmd.Context(), nodes, out, devLogFlags(logLevel, logFormat))
 		}
 		var (
 			cfg  *server.Config
