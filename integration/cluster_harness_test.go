@@ -185,7 +185,7 @@ type ClusterNode struct {
 	CertFile   string
 	KeyFile    string
 	CAFile     string
-	Config     NodeConfig // as last written
+	Config     NodeConfig  // as last written
 	Log        *syncBuffer // every run's output, restarts included
 
 	mu     sync.Mutex
