@@ -156,10 +156,19 @@ func (o RaftOptions) config() RaftConfig {
 }
 
 // Cluster is a set of minkms processes sharing a PKI, a root key and an
-// admin API key. Its methods fail the test they were given; a shared
-// cluster is handed to each test as a view bound to that test.
+// admin API key. Its methods fail the test it is bound to; For binds the
+// same cluster to another test (a subtest, or each test of the shared
+// cluster).
 type Cluster struct {
-	t           testing.TB
+	t testing.TB
+	*clusterState
+}
+
+// For returns the cluster bound to tb: its methods fail tb. Nodes added
+// through either are seen by both.
+func (c *Cluster) For(tb testing.TB) *Cluster { return &Cluster{t: tb, clusterState: c.clusterState} }
+
+type clusterState struct {
 	Dir         string
 	CA          *TestCA
 	RootKey     string
@@ -214,12 +223,15 @@ func freePortOn(tb testing.TB, ip string) string {
 // it failed.
 func MustNewCluster(tb testing.TB, n int, opts ClusterOptions) *Cluster {
 	tb.Helper()
-	c := newCluster(tb, tb.TempDir(), n, opts, tb.Cleanup)
+	var c *Cluster
+	// Registered first so that it runs last, once the processes stopped
+	// and their logs are complete.
 	tb.Cleanup(func() {
-		if tb.Failed() {
+		if tb.Failed() && c != nil {
 			c.DumpLogs()
 		}
 	})
+	c = newCluster(tb, tb.TempDir(), n, opts, tb.Cleanup)
 	return c
 }
 
@@ -239,10 +251,10 @@ func newCluster(tb testing.TB, dir string, n int, opts ClusterOptions, cleanup f
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Cluster{
-		t: tb, Dir: dir, Opts: opts, AdminKey: admin, RootKey: server.GenerateRootKey(),
+	c := &Cluster{t: tb, clusterState: &clusterState{
+		Dir: dir, Opts: opts, AdminKey: admin, RootKey: server.GenerateRootKey(),
 		RootKeyFile: filepath.Join(dir, "root.key"), cleanup: cleanup,
-	}
+	}}
 	if err := os.WriteFile(c.RootKeyFile, []byte(c.RootKey+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -836,6 +848,24 @@ func LogLine(log string, words ...string) string {
 	return ""
 }
 
+// LogProblem returns the first WARN or ERROR line of a JSON log that holds
+// every word (case-insensitive), or "": what a node says when it refuses
+// something is a warning or an error, not a debug line.
+func LogProblem(log string, words ...string) string {
+	for line := range strings.Lines(log) {
+		var rec struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || (rec.Level != "WARN" && rec.Level != "ERROR") {
+			continue
+		}
+		if found := LogLine(line, words...); found != "" {
+			return found
+		}
+	}
+	return ""
+}
+
 // CountLogLines counts the lines of log that hold every word.
 func CountLogLines(log string, words ...string) int {
 	count := 0
@@ -943,10 +973,8 @@ func SharedCluster(t *testing.T) *Cluster {
 	if shared.cluster == nil {
 		t.Fatal(shared.failed)
 	}
-	view := *shared.cluster
-	view.t = t
-	started = &view
-	return &view
+	started = shared.cluster.For(t)
+	return started
 }
 
 // stopSharedCluster stops the shared cluster's processes and removes its

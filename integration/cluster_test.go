@@ -61,7 +61,7 @@ func TestClusterFormsWithBootstrapExpect(t *testing.T) {
 				leaders = append(leaders, m.ID)
 			}
 			want := c.Node(int(m.ID[1] - '0'))
-			if m.PeerAddress != want.PeerAddr || m.APIAddress != want.Addr {
+			if m.PeerAddress != want.PeerAddr || strings.TrimPrefix(m.APIAddress, "https://") != want.Addr {
 				t.Errorf("%s lists %s at peer %s, API %s; want %s, %s", n.ID, m.ID, m.PeerAddress, m.APIAddress, want.PeerAddr, want.Addr)
 			}
 		}
@@ -489,6 +489,7 @@ func TestPeerPortRefusesAPIClientCert(t *testing.T) {
 
 	for _, n := range c.Nodes {
 		t.Run("Raft/"+n.ID, func(t *testing.T) {
+			c := c.For(t)
 			offset := n.Log.Len()
 			cfg := base.Clone()
 			cfg.NextProtos = []string{protoRaft}
@@ -560,7 +561,7 @@ func expectRefusalLogged(t *testing.T, n *ClusterNode, offset int, remotes []str
 }
 
 // joinRefusals are the nodes that must not join, and the words (case-
-// insensitive, all in one log line) each side says why with. One table, so
+// insensitive, all in one WARN or ERROR log line) each side says why with. One table, so
 // that the server's messages and these expectations are aligned in one
 // place. viaAddNode: the unfit node is a cluster of its own and is added
 // with add-node instead of joining.
@@ -651,6 +652,7 @@ func TestJoinRefusals(t *testing.T) {
 
 	for _, tc := range joinRefusals {
 		t.Run(tc.name, func(t *testing.T) {
+			c := c.For(t)
 			offsets := c.LogOffsets()
 			var host string
 			n := c.PrepareNode(func(n *ClusterNode, cfg *NodeConfig) {
@@ -666,10 +668,37 @@ func TestJoinRefusals(t *testing.T) {
 			}
 			c.StartNode(n)
 			defer c.Stop(n.Index)
-
+			waitForState(t, 30*time.Second, n.ID+" to listen on its peer address "+n.PeerAddr, func() (bool, string) {
+				if !n.Running() {
+					return false, "not running"
+				}
+				conn, err := net.DialTimeout("tcp", n.PeerAddr, time.Second)
+				if err != nil {
+					return false, err.Error()
+				}
+				conn.Close()
+				return true, ""
+			})
+			bothSaidWhy := func() {
+				t.Helper()
+				waitFor(t, 30*time.Second, fmt.Sprintf("the refused %s to log a warning or error with %q", n.ID, words(tc.joiner)), func() bool {
+					return LogProblem(n.Log.String(), words(tc.joiner)...) != ""
+				})
+				waitFor(t, 30*time.Second, fmt.Sprintf("a member to log a warning or error with %q", words(tc.member)), func() bool {
+					for _, m := range members {
+						if LogProblem(m.Log.Since(offsets[m]), words(tc.member)...) != "" {
+							return true
+						}
+					}
+					return false
+				})
+			}
 			if tc.viaAddNode {
 				c.WaitNodeReady(n, 30*time.Second)
+			} else {
+				bothSaidWhy() // through its own cluster.join
 			}
+
 			_, err := c.AddMember(asked, n.PeerAddr)
 			var e *api.Error
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
@@ -677,18 +706,9 @@ func TestJoinRefusals(t *testing.T) {
 			} else if LogLine(e.Message, words(tc.answer)...) == "" {
 				t.Errorf("add-node refusal %q does not say %q", e.Message, words(tc.answer))
 			}
-
-			waitFor(t, 30*time.Second, fmt.Sprintf("the refused %s to log a line with %q", n.ID, words(tc.joiner)), func() bool {
-				return LogLine(n.Log.String(), words(tc.joiner)...) != ""
-			})
-			waitFor(t, 30*time.Second, fmt.Sprintf("a member to log a line with %q", words(tc.member)), func() bool {
-				for _, m := range members {
-					if LogLine(m.Log.Since(offsets[m]), words(tc.member)...) != "" {
-						return true
-					}
-				}
-				return false
-			})
+			if tc.viaAddNode {
+				bothSaidWhy()
+			}
 			c.WaitMembers(leader, 5*time.Second, "n1", "n2", "n3")
 
 			rootKeys := []string{c.RootKey}
