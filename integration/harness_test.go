@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopSharedCluster()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -61,6 +62,23 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Len returns how many bytes were written so far: an offset for Since.
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+// Since returns what was written after offset (from Len).
+func (b *syncBuffer) Since(offset int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if offset > b.buf.Len() {
+		offset = b.buf.Len()
+	}
+	return string(b.buf.Bytes()[offset:])
 }
 
 // Node is one minkms server process and everything needed to talk to it.
