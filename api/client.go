@@ -221,14 +221,15 @@ type request struct {
 	method string
 	path   string
 	body   []byte
-	// once marks a request that must not be sent twice because doing it
-	// twice does something else than doing it once (rotating a key adds a
-	// version each time): it fails over to the next endpoint only if it
-	// certainly did not reach the first, never after it was sent and never
-	// on a 503, which may answer a change that was applied all the same
-	// (a timeout). A 503 with Retry-After is the exception: a server sends
-	// one only for a request it did not act on, so it is sent again.
-	once bool
+	// write marks a request that changes the state. Sending it twice is
+	// not the same as sending it once (a create answers "exists" the
+	// second time, a rotation adds a second version), so it fails over to
+	// the next endpoint only when it certainly was not applied: it never
+	// reached the first endpoint, or the answer was a 503 "no leader" (the
+	// server applied nothing) or a 503 with Retry-After (the server did not
+	// act on it). Once it was sent and no answer came, the error wraps
+	// ErrOutcomeUnknown.
+	write bool
 }
 
 // do sends r, failing over between endpoints, and decodes a 2xx answer
@@ -274,8 +275,8 @@ func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 			if !errors.As(err, &failover) {
 				return 0, nil, fmt.Errorf("api: %s %s: %w", r.method, routeOf(r.path), err)
 			}
-			if r.once && failover.sent {
-				return 0, nil, fmt.Errorf("api: %s %s: %w (not sent to another endpoint: it may have been applied)", r.method, routeOf(r.path), err)
+			if r.write && failover.sent {
+				return 0, nil, fmt.Errorf("api: %s %s: %w: %w (not sent to another endpoint: it may have been applied)", r.method, routeOf(r.path), ErrOutcomeUnknown, err)
 			}
 			errs = append(errs, err)
 			idx, tried = (idx+1)%n, tried+1
@@ -291,7 +292,7 @@ func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 					continue
 				}
 				// No time left to wait: the answer is final.
-			} else if tried < n-1 && !r.once {
+			} else if tried < n-1 && (!r.write || notApplied(a)) {
 				errs = append(errs, fmt.Errorf("%s: %w", c.endpoints[idx], decodeError(a.status, a.body)))
 				clear(a.body)
 				idx, tried = (idx+1)%n, tried+1
@@ -302,6 +303,13 @@ func (c *Client) send(ctx context.Context, r request) (int, []byte, error) {
 		return a.status, a.body, nil
 	}
 	return 0, nil, fmt.Errorf("api: %s %s: no endpoint answered: %w", r.method, routeOf(r.path), errors.Join(errs...))
+}
+
+// notApplied reports whether a 503 answer says that the server applied
+// nothing: there was no leader to apply it.
+func notApplied(a answer) bool {
+	var e ErrorResponse
+	return json.Unmarshal(a.body, &e) == nil && (&Error{Message: e.Message}).Is(ErrNoLeader)
 }
 
 // wait sleeps for d, shortened to the client's per-attempt timeout, and

@@ -64,7 +64,7 @@ func (c *Client) AddNode(ctx context.Context, peerAddr string) (*ClusterMember, 
 		return nil, err
 	}
 	var v ClusterMember
-	if err := c.do(ctx, request{method: http.MethodPost, path: "/v1/cluster/members", body: body}, &v); err != nil {
+	if err := c.do(ctx, request{write: true, method: http.MethodPost, path: "/v1/cluster/members", body: body}, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -76,5 +76,5 @@ func (c *Client) AddNode(ctx context.Context, peerAddr string) (*ClusterMember, 
 // 404. Only a cluster admin may remove nodes; anyone else gets
 // ErrNotAllowed.
 func (c *Client) RemoveNode(ctx context.Context, id string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: "/v1/cluster/members/" + url.PathEscape(id)}, nil)
+	return c.do(ctx, request{write: true, method: http.MethodDelete, path: "/v1/cluster/members/" + url.PathEscape(id)}, nil)
 }

@@ -72,16 +72,19 @@
 // enclave; Client.Enclave returns an Enclave whose methods use the native
 // routes of a named enclave.
 //
-// A request goes to the endpoint that answered last. If it cannot be
-// delivered (refused connection, failed TLS handshake, reset, no answer
-// within Config.Timeout) or the answer is 503, it is sent again to the next
-// endpoint; any other answer, 4xx or 5xx, is final. (A write that timed
-// out may have been applied before it is retried elsewhere: a retried create
-// then answers "exists".) Enclave.RotateKey, which would silently add a
-// second version, is the exception: it moves on only if the request
-// certainly did not reach the endpoint, and never on a 503. An error
-// answer is returned as an *Error, which errors.Is compares with the
-// sentinel errors of this package.
+// A request goes to the endpoint that answered last. A read (describe,
+// list, encrypt, decrypt, generate, HMAC, status) that cannot be delivered
+// (refused connection, failed TLS handshake, reset, no answer within
+// Config.Timeout) or is answered 503 is sent again to the next endpoint; any
+// other answer, 4xx or 5xx, is final. A write (create, import, rotate,
+// delete; enclaves, identities, policies, members) is sent again only when
+// it certainly was not applied: it never reached the endpoint, or the
+// answer was 503 "no leader" or a 503 with Retry-After. A write that was
+// sent but not answered returns an error wrapping ErrOutcomeUnknown, as a
+// server does when leadership changed under it: sending it again blindly
+// would turn a create that succeeded into "key already exists", or rotate
+// a key twice. An error answer is returned as an *Error, which errors.Is
+// compares with the sentinel errors of this package.
 //
 // A cluster that cannot take a request now answers one of three errors,
 // and the Client treats each differently:

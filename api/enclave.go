@@ -12,7 +12,7 @@ import (
 // returns ErrEnclaveExists.
 func (c *Client) CreateEnclave(ctx context.Context, name string) (*EnclaveInfo, error) {
 	var v EnclaveInfo
-	if err := c.do(ctx, request{method: http.MethodPut, path: enclavePath(name)}, &v); err != nil {
+	if err := c.do(ctx, request{write: true, method: http.MethodPut, path: enclavePath(name)}, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -38,7 +38,7 @@ func (c *Client) ListEnclaves(ctx context.Context, prefix, continueAt string, li
 // DeleteEnclave deletes an enclave with all its keys, identities and
 // policies. If no enclave of that name exists, it returns ErrEnclaveNotFound.
 func (c *Client) DeleteEnclave(ctx context.Context, name string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: enclavePath(name)}, nil)
+	return c.do(ctx, request{write: true, method: http.MethodDelete, path: enclavePath(name)}, nil)
 }
 
 // Enclave returns a handle for the native routes of the named enclave. It
@@ -68,7 +68,7 @@ func (e *Enclave) keyPath(name string) string { return e.path + "/keys/" + url.P
 // AES256) and returns it. If a key of that name exists, it returns
 // ErrKeyExists.
 func (e *Enclave) CreateKey(ctx context.Context, name string, req *CreateKeyRequest) (*KeyInfo, error) {
-	r := request{method: http.MethodPut, path: e.keyPath(name)}
+	r := request{write: true, method: http.MethodPut, path: e.keyPath(name)}
 	if req != nil {
 		body, err := marshal(req)
 		if err != nil {
@@ -86,7 +86,7 @@ func (e *Enclave) ImportKey(ctx context.Context, name string, req *ImportKeyRequ
 	if err != nil {
 		return nil, err
 	}
-	return keyInfo(ctx, e.c, request{method: http.MethodPut, path: e.keyPath(name) + "/import", body: body})
+	return keyInfo(ctx, e.c, request{write: true, method: http.MethodPut, path: e.keyPath(name) + "/import", body: body})
 }
 
 // DescribeKey returns a key with all its versions, oldest first. If no key
@@ -105,7 +105,7 @@ func (e *Enclave) ListKeys(ctx context.Context, prefix, continueAt string, limit
 // DeleteKey deletes a key with all its versions. If no key of that name
 // exists, it returns ErrKeyNotFound.
 func (e *Enclave) DeleteKey(ctx context.Context, name string) error {
-	return e.c.do(ctx, request{method: http.MethodDelete, path: e.keyPath(name)}, nil)
+	return e.c.do(ctx, request{write: true, method: http.MethodDelete, path: e.keyPath(name)}, nil)
 }
 
 // RotateKey adds a new version to a key, which encrypts from then on; the
@@ -117,7 +117,7 @@ func (e *Enclave) DeleteKey(ctx context.Context, name string) error {
 // the key to find out.
 func (e *Enclave) RotateKey(ctx context.Context, name string) (*RotateKeyResponse, error) {
 	var v RotateKeyResponse
-	if err := e.c.do(ctx, request{method: http.MethodPost, path: e.keyPath(name) + "/rotate", once: true}, &v); err != nil {
+	if err := e.c.do(ctx, request{method: http.MethodPost, path: e.keyPath(name) + "/rotate", write: true}, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -128,7 +128,7 @@ func (e *Enclave) RotateKey(ctx context.Context, name string) (*RotateKeyRespons
 // ErrKeyNotFound; if the version does not, ErrKeyVersionNotFound.
 func (e *Enclave) DeleteKeyVersion(ctx context.Context, name string, version int) error {
 	path := e.keyPath(name) + "/versions/" + strconv.Itoa(version)
-	return e.c.do(ctx, request{method: http.MethodDelete, path: path}, nil)
+	return e.c.do(ctx, request{write: true, method: http.MethodDelete, path: path}, nil)
 }
 
 // GenerateKey returns a new data key of length bytes (0: 32), in plaintext
@@ -174,7 +174,7 @@ func (e *Enclave) CreateIdentity(ctx context.Context, identity string, req *Crea
 	if err != nil {
 		return nil, err
 	}
-	return identityInfo(ctx, e.c, request{method: http.MethodPut, path: e.identityPath(identity), body: body})
+	return identityInfo(ctx, e.c, request{write: true, method: http.MethodPut, path: e.identityPath(identity), body: body})
 }
 
 // DescribeIdentity returns an identity of the enclave. If it is not known,
@@ -193,7 +193,7 @@ func (e *Enclave) ListIdentities(ctx context.Context, prefix, continueAt string,
 // DeleteIdentity removes an identity from the enclave. If it is not known,
 // it returns ErrIdentityNotFound.
 func (e *Enclave) DeleteIdentity(ctx context.Context, identity string) error {
-	return e.c.do(ctx, request{method: http.MethodDelete, path: e.identityPath(identity)}, nil)
+	return e.c.do(ctx, request{write: true, method: http.MethodDelete, path: e.identityPath(identity)}, nil)
 }
 
 func (e *Enclave) policyPath(name string) string {
@@ -213,7 +213,7 @@ func (e *Enclave) CreatePolicy(ctx context.Context, name string, p *Policy, repl
 		path += "?replace=true"
 	}
 	var v PolicyInfo
-	if err := e.c.do(ctx, request{method: http.MethodPut, path: path, body: body}, &v); err != nil {
+	if err := e.c.do(ctx, request{write: true, method: http.MethodPut, path: path, body: body}, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -239,7 +239,7 @@ func (e *Enclave) ListPolicies(ctx context.Context, prefix, continueAt string, l
 // DeletePolicy deletes a policy. If no policy of that name exists, it
 // returns ErrPolicyNotFound.
 func (e *Enclave) DeletePolicy(ctx context.Context, name string) error {
-	return e.c.do(ctx, request{method: http.MethodDelete, path: e.policyPath(name)}, nil)
+	return e.c.do(ctx, request{write: true, method: http.MethodDelete, path: e.policyPath(name)}, nil)
 }
 
 func keyInfo(ctx context.Context, c *Client, r request) (*KeyInfo, error) {

@@ -52,7 +52,7 @@ func (c *Client) DescribeSelf(ctx context.Context) (*SelfResponse, error) {
 // CreateKey creates a new AES-256 key. If a key of that name exists, it
 // returns ErrKeyExists.
 func (c *Client) CreateKey(ctx context.Context, name string) error {
-	return c.do(ctx, request{method: http.MethodPut, path: "/v1/key/create/" + url.PathEscape(name)}, nil)
+	return c.do(ctx, request{write: true, method: http.MethodPut, path: "/v1/key/create/" + url.PathEscape(name)}, nil)
 }
 
 // ImportKey creates a key from the given key material. If a key of that
@@ -62,7 +62,7 @@ func (c *Client) ImportKey(ctx context.Context, name string, req *ImportKeyReque
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, request{method: http.MethodPut, path: "/v1/key/import/" + url.PathEscape(name), body: body}, nil)
+	return c.do(ctx, request{write: true, method: http.MethodPut, path: "/v1/key/import/" + url.PathEscape(name), body: body}, nil)
 }
 
 // DescribeKey returns the name, algorithm and creation of the newest version
@@ -95,7 +95,7 @@ func (c *Client) ListKeys(ctx context.Context, prefix, continueAt string, limit 
 // DeleteKey deletes a key with all its versions. If no key of that name
 // exists, it returns ErrKeyNotFound.
 func (c *Client) DeleteKey(ctx context.Context, name string) error {
-	return c.do(ctx, request{method: http.MethodDelete, path: "/v1/key/delete/" + url.PathEscape(name)}, nil)
+	return c.do(ctx, request{write: true, method: http.MethodDelete, path: "/v1/key/delete/" + url.PathEscape(name)}, nil)
 }
 
 // GenerateKey returns a new 32-byte data key, in plaintext and encrypted

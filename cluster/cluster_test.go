@@ -196,9 +196,9 @@ func TestJoinAndPromote(t *testing.T) {
 		_, err := tc.nodes[2].Store.Get(keysBucket, "early")
 		return err == nil
 	})
-	t.Run("AddAgainIsNoop", func(t *testing.T) {
-		if _, err := tc.nodes[0].AddNode(ctxT(t), "n3:7374"); err != nil {
-			t.Errorf("AddNode of a member at its address = %v", err)
+	t.Run("AddAgainRefused", func(t *testing.T) {
+		if _, err := tc.nodes[0].AddNode(ctxT(t), "n3:7374"); !errors.Is(err, cluster.ErrAlreadyMember) {
+			t.Errorf("AddNode of a member at its address = %v, want ErrAlreadyMember", err)
 		}
 	})
 	t.Run("RemoveAndMembers", func(t *testing.T) {

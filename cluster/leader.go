@@ -165,7 +165,7 @@ func (n *Node) report(id string) (NodeReport, error) {
 
 // ensureReport writes this node's report when what is recorded differs.
 func (n *Node) ensureReport(ctx context.Context) error {
-	want := NodeReport{NodeID: n.cfg.NodeID, APIAddr: n.cfg.APIAddr, PeerAddr: n.cfg.PeerAddr}
+	want := n.ownReport()
 	if have, err := n.report(n.cfg.NodeID); err == nil && have == want {
 		return nil
 	}
@@ -173,6 +173,23 @@ func (n *Node) ensureReport(ctx context.Context) error {
 	return n.Propose(ctx, kv.Change{
 		Apply: []kv.Mutation{{Kind: kv.Put, Bucket: nodesBucket, Name: n.cfg.NodeID, Value: v}},
 	})
+}
+
+// Reported returns nil once the cluster state holds this node's current
+// report (its addresses), which every member lists.
+func (n *Node) Reported() error {
+	have, err := n.report(n.cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("this node's report is not in the cluster state yet: %w", err)
+	}
+	if have != n.ownReport() {
+		return errors.New("this node's report in the cluster state is out of date")
+	}
+	return nil
+}
+
+func (n *Node) ownReport() NodeReport {
+	return NodeReport{NodeID: n.cfg.NodeID, APIAddr: n.cfg.APIAddr, PeerAddr: n.cfg.PeerAddr}
 }
 
 // forgetReport deletes the report of a node that left.

@@ -104,9 +104,8 @@ func (n *Node) serveInfo(context.Context, peernet.Peer, json.RawMessage) (any, e
 // caught up. Any member may be asked; the leader does the work. The leader
 // dials the node, so its certificate must name the host of peerAddr and it
 // must prove the root key; it must not belong to another cluster and must
-// name the same cluster admins. Adding a node that is already a member at
-// the same address is a no-op; an id or address that belongs to another
-// member is refused with ErrAlreadyMember.
+// name the same cluster admins. An id or address that is a member already
+// is refused with ErrAlreadyMember (raft would silently move a voter).
 func (n *Node) AddNode(ctx context.Context, peerAddr string) (Member, error) {
 	return n.addThroughLeader(ctx, addRequest{PeerAddr: peerAddr})
 }
@@ -179,9 +178,11 @@ func (n *Node) addNode(ctx context.Context, req addRequest) (Member, error) {
 	for _, s := range servers {
 		sameID, sameAddr := string(s.ID) == info.NodeID, string(s.Address) == req.PeerAddr
 		switch {
-		case sameID && sameAddr:
+		case sameID && sameAddr && req.NodeID != "":
 			m.Voter = s.Suffrage == raft.Voter
-			return m, nil // joining again after a restart: nothing to do
+			return m, nil // the node asks to join again after a restart: nothing to do
+		case sameID && sameAddr:
+			return Member{}, fmt.Errorf("%w: node %s is a member already, at %s", ErrAlreadyMember, info.NodeID, s.Address)
 		case sameID:
 			return Member{}, fmt.Errorf("%w: node id %s is a member already, at %s; remove it first (minkms cluster remove-node %s) to move it",
 				ErrAlreadyMember, info.NodeID, s.Address, info.NodeID)

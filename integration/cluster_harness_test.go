@@ -545,6 +545,22 @@ func (c *Cluster) WaitReady(timeout time.Duration) {
 	}
 }
 
+// WaitNodeLive waits until node n answers /v1/health/live: its listeners
+// are bound, though it may not be in a cluster yet.
+func (c *Cluster) WaitNodeLive(n *ClusterNode, timeout time.Duration) {
+	c.t.Helper()
+	hc := c.httpClient(nil, 2*time.Second)
+	defer hc.CloseIdleConnections()
+	waitFor(c.t, timeout, n.ID+" to answer /v1/health/live", func() bool {
+		resp, err := hc.Get(n.URL + "/v1/health/live")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
 // WaitNodeReady waits until n answers /v1/health/ready with 200.
 func (c *Cluster) WaitNodeReady(n *ClusterNode, timeout time.Duration) {
 	c.t.Helper()
@@ -712,20 +728,10 @@ func (c *Cluster) CLI(n *ClusterNode, args ...string) CLIResult {
 	return runCLI(c.t, env, args...)
 }
 
-// clusterMember is one entry of GET /v1/cluster/members (api.ClusterMember
-// in CONTRACTS.md section 5). Decoded locally until the SDK has
-// ClusterMembers, so that the tests compile against today's api package.
-type clusterMember struct {
-	ID          string `json:"id"`
-	PeerAddress string `json:"peer_address"`
-	APIAddress  string `json:"api_address"`
-	Suffrage    string `json:"suffrage"` // voter | nonvoter
-	Role        string `json:"role"`     // leader | follower | ...
-}
+// clusterMember is one entry of GET /v1/cluster/members.
+type clusterMember = api.ClusterMember
 
-type clusterMembers struct {
-	Members []clusterMember `json:"members"`
-}
+type clusterMembers = api.ClusterMembers
 
 // adminRequest sends one request as the admin to node n and decodes a 2xx
 // answer into out (if not nil). A non-2xx answer is an *api.Error.

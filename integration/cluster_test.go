@@ -57,7 +57,7 @@ func TestClusterFormsWithBootstrapExpect(t *testing.T) {
 		members := c.WaitMembers(n, 10*time.Second, "n1", "n2", "n3")
 		var leaders []string
 		for _, m := range members {
-			if m.Role == "leader" {
+			if m.Leader {
 				leaders = append(leaders, m.ID)
 			}
 			want := c.Node(int(m.ID[1] - '0'))
@@ -334,6 +334,7 @@ func TestRemoveAndAddNode(t *testing.T) {
 
 	added := c.PrepareNode(nil) // no formation setting: it waits to be added
 	c.StartNode(added)
+	c.WaitNodeLive(added, 30*time.Second)
 	m, err := c.AddMember(asked, added.PeerAddr)
 	if err != nil {
 		t.Fatalf("add-node %s through %s: %v", added.PeerAddr, asked.ID, err)
@@ -378,6 +379,7 @@ func TestBootstrapOneAndGrow(t *testing.T) {
 	if err := c.ClientOf(first).CreateKey(ctx, "before-growing"); err != nil {
 		t.Fatal(err)
 	}
+	c.WaitNodeLive(c.Node(2), 30*time.Second)
 	if _, err := c.AddMember(first, c.Node(2).PeerAddr); err != nil {
 		t.Fatalf("add-node n2: %v", err)
 	}

@@ -25,6 +25,7 @@ type handler struct {
 	metrics  *httpMetrics
 	registry *prometheus.Registry
 	timeout  time.Duration // per request, from limits.request_timeout
+	replica  syncer        // nil: ?consistent=true answers 503
 }
 
 // apiFunc is a handler that returns its error for handle to answer.
@@ -66,7 +67,7 @@ func (h *handler) routes() http.Handler {
 
 	// KES-compatible routes: the caller's own enclave, KES's errors.
 	r.Group(func(r chi.Router) {
-		r.Use(timeout(h.timeout), h.validateParams, h.authenticate)
+		r.Use(timeout(h.timeout), h.validateParams, h.authenticate, h.consistentReads)
 		putOrPost(r, "/v1/key/create/{name}", h.kesCreateKey)
 		putOrPost(r, "/v1/key/import/{name}", h.kesImportKey)
 		r.Get("/v1/key/describe/{name}", h.handle(h.kesDescribeKey))
@@ -93,7 +94,7 @@ func (h *handler) routes() http.Handler {
 	r.Route("/v1/enclaves", func(r chi.Router) {
 		r.Use(timeout(h.timeout), native)
 		r.Group(func(r chi.Router) {
-			r.Use(h.validateParams, h.authenticate)
+			r.Use(h.validateParams, h.authenticate, h.consistentReads)
 			h.nativeRoutes(r, putOrPost)
 		})
 	})
@@ -102,7 +103,7 @@ func (h *handler) routes() http.Handler {
 	r.Route("/v1/cluster", func(r chi.Router) {
 		r.Use(timeout(h.timeout), native)
 		r.Group(func(r chi.Router) {
-			r.Use(h.validateParams, h.authenticate)
+			r.Use(h.validateParams, h.authenticate, h.consistentReads)
 			h.clusterRoutes(r, putOrPost)
 		})
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -227,6 +228,42 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ri.caller = &caller
+		next.ServeHTTP(w, r)
+	})
+}
+
+// syncer catches this node up with the leader: see cluster.Node.Sync.
+type syncer interface {
+	Sync(ctx context.Context) error
+}
+
+var errConsistentUnavailable = &kms.Error{Code: kms.Unavailable, Message: "no leader: a consistent read needs the leader, which this node cannot reach now"}
+
+// consistentReads serves a GET with ?consistent=true only after this node
+// has applied every write acknowledged anywhere before the request (a read
+// index from the leader): a list or describe then sees everything another
+// node has acknowledged. Without it reads are served from the local
+// replica, which on a follower may lag by a heartbeat. Any other value of
+// the parameter is refused.
+func (h *handler) consistentReads(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Query().Has("consistent") {
+			switch r.URL.Query().Get("consistent") {
+			case "true", "1":
+				if h.replica == nil {
+					writeError(w, r, h.log, errConsistentUnavailable)
+					return
+				}
+				if err := h.replica.Sync(r.Context()); err != nil {
+					writeError(w, r, h.log, fmt.Errorf("%w: %w", errConsistentUnavailable, err))
+					return
+				}
+			case "false", "0", "":
+			default:
+				writeError(w, r, h.log, kms.Invalidf("invalid consistent=%q: use true or false", r.URL.Query().Get("consistent")))
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -315,6 +315,7 @@ func (s *Server) openHandler() error {
 		node:     nodeState{s},
 		certs:    s.certs,
 		cluster:  s.node.Load(),
+		replica:  s.node.Load(),
 		metrics:  metrics,
 		registry: registry,
 		timeout:  s.cfg.Limits.RequestTimeout,
@@ -489,6 +490,9 @@ func (n nodeState) Ready(ctx context.Context) error {
 	}
 	if err := n.s.svc.Initialised(ctx); err != nil {
 		return notReady("the key store is not initialised yet: %v", err)
+	}
+	if err := node.Reported(); err != nil {
+		return notReady("%v", err)
 	}
 	return nil
 }
