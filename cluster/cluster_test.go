@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -306,5 +307,53 @@ func TestNodeIDChangeRefused(t *testing.T) {
 	cfg.Transport = tc.net.transport(tn.Addr)
 	if _, err := cluster.Open(cfg); !errors.Is(err, cluster.ErrRefused) || !strings.Contains(err.Error(), `belongs to node "n1"`) {
 		t.Fatalf("Open with another id = %v", err)
+	}
+}
+
+// TestAskAll: a method registered on every node answers Ask and AskAll
+// from any member, this node included; a stopped member gets an error
+// within the deadline while the others answer.
+func TestAskAll(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	tc.startAll()
+	tc.waitVoters(3)
+	for _, n := range tc.nodes {
+		id := n.ID
+		n.Handle("test.whoami", func(_ context.Context, from string, req json.RawMessage) (any, error) {
+			return map[string]string{"me": id, "from": from, "req": string(req)}, nil
+		})
+	}
+	asker := tc.nodes[0]
+	var got map[string]string
+	if err := asker.Ask(ctxT(t), "n2", "test.whoami", "hi", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["me"] != "n2" || got["from"] != "n1" || got["req"] != `"hi"` {
+		t.Errorf("Ask(n2) = %v", got)
+	}
+	if err := asker.Ask(ctxT(t), "n9", "test.whoami", nil, nil); !errors.Is(err, cluster.ErrNotMember) {
+		t.Errorf("Ask(n9) = %v, want ErrNotMember", err)
+	}
+	answers := asker.AskAll(ctxT(t), "test.whoami", nil, time.Second)
+	if len(answers) != 3 {
+		t.Fatalf("AskAll = %d answers, want 3", len(answers))
+	}
+	for _, a := range answers {
+		var r map[string]string
+		if a.Err != nil || json.Unmarshal(a.Result, &r) != nil || r["me"] != a.NodeID {
+			t.Errorf("answer of %s = %s, %v", a.NodeID, a.Result, a.Err)
+		}
+	}
+	// n3 goes away: its answer is an error, the others still answer.
+	tc.net.isolate(tc.nodes[2].Addr, true)
+	start := time.Now()
+	answers = asker.AskAll(ctxT(t), "test.whoami", nil, 500*time.Millisecond)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("AskAll with a node down took %s", d)
+	}
+	for _, a := range answers {
+		if (a.NodeID == "n3") != (a.Err != nil) {
+			t.Errorf("answer of %s: err %v", a.NodeID, a.Err)
+		}
 	}
 }

@@ -143,6 +143,9 @@ type Node struct {
 
 	clusterID atomic.Pointer[string]
 
+	askMu  sync.Mutex
+	askers map[string]Handler // the methods of Handle, for Ask on this node itself
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -177,6 +180,7 @@ func Open(cfg Config) (*Node, error) {
 		done: make(chan struct{}), stopFn: make(chan struct{}), leaderSig: make(chan struct{}),
 	}
 	n.readIndex.node = n
+	n.askers = map[string]Handler{}
 	empty := ""
 	n.formation.Store(&empty)
 	if err := n.start(); err != nil {

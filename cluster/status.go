@@ -4,18 +4,19 @@ import (
 	"time"
 )
 
-// Status is this node's view of raft, for the status API and metrics.
+// Status is this node's view of raft, for metrics and tests. The server
+// converts it into the wire types of package api.
 type Status struct {
-	ID            string    `json:"id"`
-	Address       string    `json:"address"`
-	State         string    `json:"state"` // Leader, Follower, Candidate or Shutdown
-	LeaderID      string    `json:"leader_id,omitempty"`
-	LeaderAddress string    `json:"leader_address,omitempty"`
-	Term          uint64    `json:"term"`
-	AppliedIndex  uint64    `json:"applied_index"` // raft's; the state file's may lag it by non-change entries
-	CommitIndex   uint64    `json:"commit_index"`
-	LastIndex     uint64    `json:"last_index"`
-	LastContact   time.Time `json:"last_contact,omitzero"` // with the leader; zero on the leader itself
+	ID            string
+	Address       string
+	State         string // Leader, Follower, Candidate or Shutdown
+	LeaderID      string
+	LeaderAddress string
+	Term          uint64
+	AppliedIndex  uint64 // raft's; the state file's may lag it by non-change entries
+	CommitIndex   uint64
+	LastIndex     uint64
+	LastContact   time.Time // with the leader; zero on the leader itself
 }
 
 // Stats returns this node's view of raft now.
