@@ -221,8 +221,8 @@ func (n *Network) newTransport() *transportRef {
 		DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return n.dial(ctx, addr, ProtoRPC)
 		},
-		MaxIdleConns:           64,
-		MaxIdleConnsPerHost:    4,
+		MaxIdleConns:           256,
+		MaxIdleConnsPerHost:    64, // a busy follower forwards many writes at once: keep their connections
 		IdleConnTimeout:        time.Minute,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
