@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -420,5 +421,30 @@ func TestNothingInClear(t *testing.T) {
 	// right ones and hold the entries.
 	if !sawName || !sawLog {
 		t.Errorf("entry names not found (any file %v, raft log %v) in %q; the check proves nothing", sawName, sawLog, files)
+	}
+}
+
+// TestSnapshotOnStop: a graceful stop with many entries since the last
+// snapshot takes one, so that the next start replays only what follows it.
+func TestSnapshotOnStop(t *testing.T) {
+	dir := t.TempDir()
+	store := MustStore(t, dir)
+	n := MustNode(t, dir, store, nil)
+	for i := range 1100 {
+		MustPropose(t, n, put(fmt.Sprintf("k%04d", i), "v"))
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(filepath.Join(dir, "raft"), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		t.Fatalf("no snapshot after a graceful stop: %v", err)
+	}
+	if applied, _ := store.Applied(); list[0].Index < 1100 || list[0].Index > applied {
+		t.Errorf("snapshot at %d, applied %d", list[0].Index, applied)
 	}
 }
