@@ -274,3 +274,52 @@ func TestLostStateFile(t *testing.T) {
 		t.Fatalf("decrypt after rebuilding the state from raft = %q, %v", got, err)
 	}
 }
+
+// TestLostStateAndCheckFile removes both the state file and the root key's
+// check file of a stopped node: nothing on disk but the raft log tells the
+// key then. Started with the wrong root key, the node refuses with "wrong
+// root key" before it writes anything; with the right one it rebuilds.
+func TestLostStateAndCheckFile(t *testing.T) {
+	n := MustStartNode(t, NodeOptions{})
+	ctx := ctxT(t)
+	c := n.Client(n.AdminKey)
+	if err := c.CreateKey(ctx, "survivor"); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := c.Encrypt(ctx, "survivor", []byte("rebuilt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Stop()
+	state, check := filepath.Join(n.DataDir, "state.db"), filepath.Join(n.DataDir, "root-key.check")
+	for _, f := range []string{state, check} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rightKey := n.RootKey
+	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(MustNewNode(t, NodeOptions{}).RootKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+	if exited, err := n.Exited(30 * time.Second); !exited || err == nil {
+		t.Fatalf("node without state and check file started with the wrong root key (exited %v, %v)", exited, err)
+	}
+	if !strings.Contains(n.Log.String(), "wrong root key") {
+		t.Fatalf("log does not say the root key is wrong:\n%s", n.Log.String())
+	}
+	for _, f := range []string{state, check} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Fatalf("the refused start wrote %s (%v)", f, err)
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(rightKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.MustStart()
+	got, err := n.Client(n.AdminKey).Decrypt(ctx, "survivor", ct, nil)
+	if err != nil || string(got) != "rebuilt" {
+		t.Fatalf("decrypt after rebuilding the state from raft = %q, %v", got, err)
+	}
+}

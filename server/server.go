@@ -145,6 +145,23 @@ func (s *Server) openState() error {
 		return err
 	}
 	path := filepath.Join(s.cfg.DataDir, StateFile)
+	if _, err := os.Stat(path); !checked && errors.Is(err, os.ErrNotExist) {
+		// Neither the state file nor the check file is there: before
+		// anything is written, check the key against what the raft log and
+		// its snapshots carry, so that a state rebuilt from them is never
+		// sealed under a wrong key.
+		err := cluster.VerifyRootKey(s.cfg.DataDir, cluster.RootKeyVerifier{
+			Sealed:    func(bucket, name string, sealed []byte) error { return storage.VerifySealed(key, bucket, name, sealed) },
+			StateFile: func(p string) error { return storage.VerifyFile(key, p) },
+		})
+		if errors.Is(err, storage.ErrWrongRootKey) {
+			return fmt.Errorf("%w: wrong root key: the raft log in %s was written under another root key, and the node refuses to start with this one: %w",
+				ErrRootKey, filepath.Join(s.cfg.DataDir, "raft"), err)
+		}
+		if err != nil {
+			return fmt.Errorf("checking the root key against the raft log: %w", err)
+		}
+	}
 	s.db, err = storage.Open(path, key, storage.Options{})
 	if errors.Is(err, storage.ErrWrongRootKey) {
 		return fmt.Errorf("%w: the root key does not open the state in %s; it was created with another root key, and the node refuses to start with this one: %w", ErrRootKey, path, err)

@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/minkms/minkms/storage/kv"
+)
+
+// RootKeyVerifier says whether values carried by the raft log and its
+// snapshots were written under the root key at hand. Both return an error
+// when they were not.
+type RootKeyVerifier struct {
+	// Sealed checks a value sealed for bucket/name, as a Put carries it.
+	Sealed func(bucket, name string, sealed []byte) error
+	// StateFile checks a state file, as a raft snapshot holds one.
+	StateFile func(path string) error
+}
+
+// VerifyRootKey checks the root key against what the raft log and the
+// newest snapshot in dataDir carry, reading only: the first sealed value in
+// the log and the snapshot's state file. A node whose state file and check
+// file are both gone calls it before it writes anything, so that a wrong
+// root key is refused instead of sealing a rebuilt state under it. With no
+// raft state, or one that holds no sealed value yet, there is nothing to
+// check against and it returns nil.
+func VerifyRootKey(dataDir string, v RootKeyVerifier) error {
+	dir := filepath.Join(dataDir, "raft")
+	if snap := newestSnapshotFile(dir); snap != "" {
+		if err := v.StateFile(snap); err != nil {
+			return fmt.Errorf("the raft snapshot %s: %w", snap, err)
+		}
+		return nil
+	}
+	path := filepath.Join(dir, "raft.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second}})
+	if err != nil {
+		return fmt.Errorf("open the raft log %s: %w", path, err)
+	}
+	defer logs.Close()
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("read the raft log: %w", err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return fmt.Errorf("read the raft log: %w", err)
+	}
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			return fmt.Errorf("read raft log entry %d: %w", i, err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		cmd, err := DecodeCommand(l.Data)
+		if err != nil {
+			continue // a newer build's entry: the FSM says so when it reaches it
+		}
+		i := slices.IndexFunc(cmd.Change.Apply, func(m kv.Mutation) bool { return m.Kind == kv.Put })
+		if i < 0 {
+			continue
+		}
+		m := cmd.Change.Apply[i]
+		if err := v.Sealed(m.Bucket, m.Name, m.Value); err != nil {
+			return fmt.Errorf("raft log entry %d in %s: %w", l.Index, path, err)
+		}
+		return nil
+	}
+	return nil
+}
+
+// newestSnapshotFile returns the state file of the newest complete
+// snapshot of raft's file snapshot store in dir
+// (snapshots/<id>/{meta.json,state.bin}), "" if there is none. It reads the
+// directory itself: raft's store creates files when it is opened.
+func newestSnapshotFile(dir string) string {
+	entries, err := os.ReadDir(filepath.Join(dir, "snapshots"))
+	if err != nil {
+		return ""
+	}
+	var best struct {
+		term, index uint64
+		path        string
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "snapshots", e.Name(), "meta.json"))
+		if err != nil {
+			continue
+		}
+		var meta struct{ Term, Index uint64 }
+		if json.Unmarshal(b, &meta) != nil {
+			continue
+		}
+		state := filepath.Join(dir, "snapshots", e.Name(), "state.bin")
+		if _, err := os.Stat(state); err != nil {
+			continue
+		}
+		if meta.Term > best.term || meta.Term == best.term && meta.Index > best.index {
+			best.term, best.index, best.path = meta.Term, meta.Index, state
+		}
+	}
+	return best.path
+}
