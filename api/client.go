@@ -401,8 +401,10 @@ func (c *Client) attempt(ctx context.Context, endpoint string, r request) (answe
 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
 	if err != nil {
+		// The node went away mid-answer: like no answer at all (a read
+		// moves on, a write's outcome is unknown).
 		clear(data)
-		return answer{}, fmt.Errorf("%s: read answer: %w", endpoint, err)
+		return answer{}, &transportError{endpoint: endpoint, err: fmt.Errorf("read answer: %w", err), sent: true}
 	}
 	if len(data) > maxResponseSize {
 		clear(data)

@@ -156,7 +156,8 @@ func rotated(nodes []*ClusterNode, k int) []*ClusterNode {
 // killed node restarts and catches up; with a low snapshot threshold and
 // enough writes while it was down, through a snapshot install.
 func TestLeaderFailover(t *testing.T) {
-	raftOpts := FastRaft()
+	// The default timings: the failover measured is the one operators get.
+	var raftOpts RaftOptions
 	raftOpts.SnapshotThreshold = 16
 	raftOpts.SnapshotInterval = 500 * time.Millisecond
 	raftOpts.TrailingLogs = 4

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/minkms/minkms/cluster"
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/tlsmgr"
 )
@@ -32,16 +33,17 @@ const (
 	DefaultMaxStale       = 30 * time.Second
 )
 
-// Defaults of the raft settings (cluster.raft): with them a LAN cluster
-// elects a new leader within about 3s of losing one. Across a WAN, raise
-// heartbeat_timeout and election_timeout together.
+// Defaults of the raft settings (cluster.raft), those of package cluster:
+// with them a LAN cluster elects a new leader within about 1.5s of losing
+// one (3s at worst). Across a WAN, raise heartbeat_timeout and
+// election_timeout together.
 const (
-	DefaultHeartbeatTimeout   = time.Second
-	DefaultElectionTimeout    = time.Second
-	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
-	DefaultSnapshotInterval   = 2 * time.Minute
-	DefaultSnapshotThreshold  = 8192
-	DefaultTrailingLogs       = 10240
+	DefaultHeartbeatTimeout   = cluster.DefaultHeartbeatTimeout
+	DefaultElectionTimeout    = cluster.DefaultElectionTimeout
+	DefaultLeaderLeaseTimeout = cluster.DefaultLeaderLeaseTimeout
+	DefaultSnapshotInterval   = cluster.DefaultSnapshotInterval
+	DefaultSnapshotThreshold  = cluster.DefaultSnapshotThreshold
+	DefaultTrailingLogs       = cluster.DefaultTrailingLogs
 )
 
 // MaxBootstrapExpect is the largest cluster.bootstrap_expect: a raft cluster

@@ -157,10 +157,10 @@ cluster: { node_id: n7 }
 	if got, want := sprintf("%+v", cfg.Cluster), sprintf("%+v", wantCluster); got != want {
 		t.Errorf("cluster defaults =\n%s\nwant\n%s", got, want)
 	}
-	// The documented defaults are raft's own, which give a failover within
-	// about 3s on a LAN.
-	if server.DefaultHeartbeatTimeout != time.Second || server.DefaultElectionTimeout != time.Second ||
-		server.DefaultLeaderLeaseTimeout != 500*time.Millisecond || server.DefaultSnapshotInterval != 2*time.Minute ||
+	// The documented defaults (README, docs/deploy.md), which give a
+	// failover within about 1.5s on a LAN.
+	if server.DefaultHeartbeatTimeout != 600*time.Millisecond || server.DefaultElectionTimeout != 600*time.Millisecond ||
+		server.DefaultLeaderLeaseTimeout != 300*time.Millisecond || server.DefaultSnapshotInterval != 2*time.Minute ||
 		server.DefaultSnapshotThreshold != 8192 || server.DefaultTrailingLogs != 10240 || server.DefaultMaxStale != 30*time.Second {
 		t.Error("the raft or max_stale defaults differ from the documented ones")
 	}
@@ -326,7 +326,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ElectionShorterThanHeartbeat", edit(t, "election_timeout", "    election_timeout: 700ms"),
 			`minkms.yaml:28: cluster.raft.election_timeout: 700ms is shorter than heartbeat_timeout (800ms): raft needs election_timeout >= heartbeat_timeout`},
 		{"DefaultElectionShorterThanHeartbeat", strings.Replace(edit(t, "heartbeat_timeout", "    heartbeat_timeout: 2s"), "    election_timeout: 1200ms\n", "", 1),
-			`minkms.yaml:26: cluster.raft.election_timeout: 1s is shorter than heartbeat_timeout (2s)`},
+			`minkms.yaml:26: cluster.raft.election_timeout: 600ms is shorter than heartbeat_timeout (2s)`},
 		{"SnapshotThresholdZero", edit(t, "snapshot_threshold", "    snapshot_threshold: 0"),
 			`minkms.yaml:30: cluster.raft.snapshot_threshold: must be at least 1, not 0`},
 		{"TrailingLogsNegative", edit(t, "trailing_logs", "    trailing_logs: -1"),
@@ -471,7 +471,7 @@ func TestNewChecksClusterConfig(t *testing.T) {
 		{"JoinDuplicate", func(c *server.ClusterConfig) { c.Join = []string{"n2.test:7374", "n2.test:7374"} },
 			"cluster.join[1]: n2.test:7374 is listed twice"},
 		{"LeaseLongerThanHeartbeat", func(c *server.ClusterConfig) { c.Raft.LeaderLeaseTimeout = 2 * time.Second },
-			"cluster.raft.leader_lease_timeout: 2s is longer than heartbeat_timeout (1s)"},
+			"cluster.raft.leader_lease_timeout: 2s is longer than heartbeat_timeout (600ms)"},
 		{"MaxStaleTooShort", func(c *server.ClusterConfig) { c.MaxStale = time.Millisecond },
 			"cluster.max_stale: 1ms is too short"},
 	} {
