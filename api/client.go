@@ -47,9 +47,9 @@ type Config struct {
 	// connection, failed TLS handshake, reset, timeout before an answer) or
 	// a 503 answer. A 503 with Retry-After is sent again to the same
 	// endpoint after that delay. Any other answer, 4xx or 5xx, is final
-	// (ErrOutcomeUnknown among them). Enclave.RotateKey moves on only if it
-	// certainly did not reach the endpoint. The package overview has the
-	// details.
+	// (ErrOutcomeUnknown among them). A write (create, import, rotate,
+	// delete, membership) moves on only if it certainly was not applied.
+	// The package overview has the details.
 	Endpoints []string
 
 	// APIKey, if set, is the client's identity: the client presents a
@@ -74,16 +74,26 @@ type Config struct {
 	// 0. A deadline of the request's context bounds the request as a
 	// whole.
 	Timeout time.Duration
+
+	// ConsistentReads makes every describe and list (of keys, enclaves,
+	// identities, policies, the caller and the members) ask for a
+	// consistent read: the node that answers first catches up with the
+	// leader, so the answer reflects every write acknowledged before the
+	// request, through any node. Without it a follower answers from its
+	// replica, which may lag the leader by a heartbeat. WithConsistentReads
+	// overrides it for the requests of one context.
+	ConsistentReads bool
 }
 
 // Client talks to a minkms cluster. Its methods act in the caller's own
 // enclave with the KES-compatible routes; Enclave returns a handle for the
 // native routes of a named enclave. A Client is safe for concurrent use.
 type Client struct {
-	endpoints []string
-	http      *http.Client
-	timeout   time.Duration
-	last      atomic.Int64 // index of the endpoint that answered last
+	endpoints  []string
+	http       *http.Client
+	timeout    time.Duration
+	consistent bool         // Config.ConsistentReads
+	last       atomic.Int64 // index of the endpoint that answered last
 }
 
 // NewClient returns a Client for cfg. It fails if cfg names no endpoint or
@@ -129,7 +139,8 @@ func NewClient(cfg Config) (*Client, error) {
 			// and a write a second time: a redirect is an error answer.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		timeout: timeout,
+		timeout:    timeout,
+		consistent: cfg.ConsistentReads,
 	}, nil
 }
 
@@ -230,6 +241,14 @@ type request struct {
 	// act on it). Once it was sent and no answer came, the error wraps
 	// ErrOutcomeUnknown.
 	write bool
+	// stateRead marks a GET that reads the replicated state (a describe
+	// or a list), which a node serves consistently when asked to.
+	stateRead bool
+}
+
+// getState returns the request of a describe or list at path.
+func getState(path string) request {
+	return request{method: http.MethodGet, path: path, stateRead: true}
 }
 
 // do sends r, failing over between endpoints, and decodes a 2xx answer
@@ -238,6 +257,9 @@ type request struct {
 // request body and the raw answer once they are no longer needed.
 func (c *Client) do(ctx context.Context, r request, out any) error {
 	defer clear(r.body)
+	if r.stateRead && c.consistentReads(ctx) {
+		r.path = withConsistent(r.path)
+	}
 	status, body, err := c.send(ctx, r)
 	defer clear(body)
 	if err != nil {

@@ -41,7 +41,7 @@ type AddNodeRequest struct {
 // else gets ErrNotAllowed.
 func (c *Client) ClusterMembers(ctx context.Context) (*ClusterMembers, error) {
 	var v ClusterMembers
-	if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/cluster/members"}, &v); err != nil {
+	if err := c.do(ctx, getState("/v1/cluster/members"), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil

@@ -59,6 +59,11 @@
 //	GET    /v1/enclaves/{enclave}/policies/{name}  → PolicyInfo
 //	DELETE /v1/enclaves/{enclave}/policies/{name}
 //
+// The describe and list routes (and /v1/identity/self/describe and GET
+// /v1/cluster/members) accept ?consistent=true: the node answers only
+// once it has caught up with the leader, or 503 "no leader: …" if it
+// cannot reach one.
+//
 // Names match [A-Za-z0-9_.-]{1,80} and are not "." or "..". Identities are
 // "h1:" + base64url (no padding) of the SHA-256 of the certificate's
 // SubjectPublicKeyInfo. Request bodies are limited to 1 MiB.
@@ -110,6 +115,31 @@
 //     second version. It returns the error as is, so
 //     errors.Is(err, ErrOutcomeUnknown) holds; the caller should read the
 //     state (describe the key) before deciding whether to repeat the write.
+//
+// # Consistent reads
+//
+// Writes go through the leader, but any node answers a describe or a list
+// from its replica of the state, and a follower's replica may lag the
+// leader by a heartbeat: right after a key was deleted or rotated through
+// one node, a describe through another may still show the old key, and a
+// list may miss a key just created. Most applications need nothing more:
+// a describe (or an encryption) that does not find a name is looked up
+// again by the server after catching up with the leader, so a key is
+// found as soon as its create returned, whichever node is asked.
+//
+// An application that must see every acknowledged write (a test that
+// checks the history, an operator comparing nodes, a list right after a
+// create) asks for consistent reads: Config.ConsistentReads for every
+// describe and list of a Client, or WithConsistentReads for the requests
+// of one context, which overrides the Config either way:
+//
+//	keys, err := client.ListKeys(api.WithConsistentReads(ctx, true), "app-", "", 0)
+//
+// The node then answers only once it has applied every write acknowledged
+// before the request, which costs a round trip to the leader; without a
+// leader the answer is ErrNoLeader and the Client moves on to the next
+// endpoint, as for any read. The cryptographic operations, Status, Ready
+// and the TLS methods are not affected.
 //
 // The membership methods (ClusterMembers, AddNode, RemoveNode) may be sent
 // to any member: a change is made by the leader whichever member is asked.

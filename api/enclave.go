@@ -22,7 +22,7 @@ func (c *Client) CreateEnclave(ctx context.Context, name string) (*EnclaveInfo, 
 // exists, it returns ErrEnclaveNotFound.
 func (c *Client) DescribeEnclave(ctx context.Context, name string) (*EnclaveInfo, error) {
 	var v EnclaveInfo
-	if err := c.do(ctx, request{method: http.MethodGet, path: enclavePath(name)}, &v); err != nil {
+	if err := c.do(ctx, getState(enclavePath(name)), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -92,7 +92,7 @@ func (e *Enclave) ImportKey(ctx context.Context, name string, req *ImportKeyRequ
 // DescribeKey returns a key with all its versions, oldest first. If no key
 // of that name exists, it returns ErrKeyNotFound.
 func (e *Enclave) DescribeKey(ctx context.Context, name string) (*KeyInfo, error) {
-	return keyInfo(ctx, e.c, request{method: http.MethodGet, path: e.keyPath(name)})
+	return keyInfo(ctx, e.c, getState(e.keyPath(name)))
 }
 
 // ListKeys returns up to limit names of keys that start with prefix, in
@@ -110,11 +110,12 @@ func (e *Enclave) DeleteKey(ctx context.Context, name string) error {
 
 // RotateKey adds a new version to a key, which encrypts from then on; the
 // older versions still decrypt. It returns the new version number. If no
-// key of that name exists, it returns ErrKeyNotFound. A rotation is never
-// sent twice: once it has reached an endpoint, a failure (a dropped
-// connection, a timeout, a 503) is returned rather than tried at the next
-// endpoint, because the key may have been rotated all the same; describe
-// the key to find out.
+// key of that name exists, it returns ErrKeyNotFound. As any write, a
+// rotation is sent again only if it certainly was not applied: once it
+// has reached an endpoint, a dropped connection or a timeout returns an
+// error wrapping ErrOutcomeUnknown, and a 503 other than "no leader" or
+// one with Retry-After is returned as is, because the key may have been
+// rotated all the same; describe the key to find out.
 func (e *Enclave) RotateKey(ctx context.Context, name string) (*RotateKeyResponse, error) {
 	var v RotateKeyResponse
 	if err := e.c.do(ctx, request{method: http.MethodPost, path: e.keyPath(name) + "/rotate", write: true}, &v); err != nil {
@@ -180,7 +181,7 @@ func (e *Enclave) CreateIdentity(ctx context.Context, identity string, req *Crea
 // DescribeIdentity returns an identity of the enclave. If it is not known,
 // it returns ErrIdentityNotFound.
 func (e *Enclave) DescribeIdentity(ctx context.Context, identity string) (*IdentityInfo, error) {
-	return identityInfo(ctx, e.c, request{method: http.MethodGet, path: e.identityPath(identity)})
+	return identityInfo(ctx, e.c, getState(e.identityPath(identity)))
 }
 
 // ListIdentities returns up to limit identities of the enclave that start
@@ -223,7 +224,7 @@ func (e *Enclave) CreatePolicy(ctx context.Context, name string, p *Policy, repl
 // exists, it returns ErrPolicyNotFound.
 func (e *Enclave) DescribePolicy(ctx context.Context, name string) (*PolicyInfo, error) {
 	var v PolicyInfo
-	if err := e.c.do(ctx, request{method: http.MethodGet, path: e.policyPath(name)}, &v); err != nil {
+	if err := e.c.do(ctx, getState(e.policyPath(name)), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -260,7 +261,7 @@ func identityInfo(ctx context.Context, c *Client, r request) (*IdentityInfo, err
 
 func list(ctx context.Context, c *Client, path, prefix, continueAt string, limit int) (*ListResponse, error) {
 	var v ListResponse
-	if err := c.do(ctx, request{method: http.MethodGet, path: path + listQuery(prefix, continueAt, limit)}, &v); err != nil {
+	if err := c.do(ctx, getState(path+listQuery(prefix, continueAt, limit)), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil

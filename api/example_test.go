@@ -111,3 +111,18 @@ func ExampleGenerateAPIKey() {
 	fmt.Println("API key (secret):", key)
 	fmt.Println("identity (for the admin):", key.Identity())
 }
+
+func ExampleWithConsistentReads() {
+	var client *api.Client // from NewClient
+	ctx := context.Background()
+
+	if err := client.CreateKey(ctx, "app-orders"); err != nil {
+		log.Fatal(err)
+	}
+	// Whichever node answers, the list includes the key just created.
+	page, err := client.ListKeys(api.WithConsistentReads(ctx, true), "app-", "", 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(page.Names)
+}

@@ -43,7 +43,7 @@ func (c *Client) Live(ctx context.Context) error {
 // ErrNotAllowed.
 func (c *Client) DescribeSelf(ctx context.Context) (*SelfResponse, error) {
 	var v SelfResponse
-	if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/identity/self/describe"}, &v); err != nil {
+	if err := c.do(ctx, getState("/v1/identity/self/describe"), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -69,7 +69,7 @@ func (c *Client) ImportKey(ctx context.Context, name string, req *ImportKeyReque
 // of a key. If no key of that name exists, it returns ErrKeyNotFound.
 func (c *Client) DescribeKey(ctx context.Context, name string) (*KeyInfo, error) {
 	var v KeyInfo
-	if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/key/describe/" + url.PathEscape(name)}, &v); err != nil {
+	if err := c.do(ctx, getState("/v1/key/describe/"+url.PathEscape(name)), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -86,7 +86,7 @@ func (c *Client) ListKeys(ctx context.Context, prefix, continueAt string, limit 
 	}
 	path := "/v1/key/list/" + pattern + listQuery("", continueAt, limit)
 	var v ListResponse
-	if err := c.do(ctx, request{method: http.MethodGet, path: path}, &v); err != nil {
+	if err := c.do(ctx, getState(path), &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
