@@ -226,10 +226,29 @@ func (n *Node) raftConfig() *raft.Config {
 func (n *Node) start() error {
 	cfg := n.cfg
 	dir := filepath.Join(cfg.DataDir, "raft")
+	applied, _ := cfg.Store.Applied()
+	n.fsm = &fsm{store: cfg.Store, logger: n.logger, applied: newIndexWatch(applied), stop: n.stopFn}
+
+	// Every check reads only: a refused start leaves the directory as it
+	// was.
+	view, err := inspectRaft(dir)
+	if err != nil {
+		return err
+	}
+	hasState := view.hasState() || applied > 0
+	if err := n.checkNodeID(); err != nil {
+		return err
+	}
+	var restore *raft.SnapshotMeta
+	if hasState {
+		if restore, err = n.checkState(view); err != nil {
+			return err
+		}
+	}
+
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	var err error
 	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
@@ -239,20 +258,12 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("open raft snapshots: %w", err)
 	}
-	applied, _ := cfg.Store.Applied()
-	n.fsm = &fsm{store: cfg.Store, logger: n.logger, applied: newIndexWatch(applied), stop: n.stopFn}
-
-	hasState, err := n.hasState()
-	if err != nil {
-		return err
-	}
-	if err := n.checkNodeID(hasState); err != nil {
-		return err
-	}
-	if hasState {
-		if err := n.checkState(); err != nil {
+	if restore != nil {
+		if err := n.restoreSnapshot(restore); err != nil {
 			return err
 		}
+	}
+	if hasState {
 		if err := n.migrate(rc); err != nil {
 			return err
 		}
@@ -290,17 +301,6 @@ func (n *Node) start() error {
 		n.wg.Go(func() { n.form(ctx) })
 	}
 	return nil
-}
-
-// hasState reports whether the data directory holds a raft log, a raft
-// snapshot or an applied state: such a node never forms a cluster again.
-func (n *Node) hasState() (bool, error) {
-	ok, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
-	if err != nil {
-		return false, fmt.Errorf("read raft state: %w", err)
-	}
-	index, _ := n.cfg.Store.Applied()
-	return ok || index > 0, nil
 }
 
 // watchLeader wakes the waiters of leaderSig on every leader change.

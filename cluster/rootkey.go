@@ -84,38 +84,64 @@ func VerifyRootKey(dataDir string, v RootKeyVerifier) error {
 	return nil
 }
 
-// newestSnapshotFile returns the state file of the newest complete
-// snapshot of raft's file snapshot store in dir
-// (snapshots/<id>/{meta.json,state.bin}), "" if there is none. It reads the
-// directory itself: raft's store creates files when it is opened.
+// newestSnapshotFile returns the state file of the newest snapshot in dir,
+// "" if there is none (or it cannot be read: the start-up checks say why).
 func newestSnapshotFile(dir string) string {
-	entries, err := os.ReadDir(filepath.Join(dir, "snapshots"))
-	if err != nil {
+	meta, snapDir, err := newestSnapshot(dir)
+	if err != nil || meta == nil {
 		return ""
 	}
-	var best struct {
-		term, index uint64
-		path        string
+	return filepath.Join(snapDir, "state.bin")
+}
+
+// newestSnapshot reads the metadata of the newest snapshot of raft's file
+// snapshot store in dir (snapshots/<id>/{meta.json,state.bin}) and returns
+// it with its directory; nil if there is none. It reads the directory
+// itself: raft's store creates files when it is opened. A snapshot whose
+// meta.json does not parse is an error naming it, rather than something
+// raft trips over later.
+func newestSnapshot(dir string) (*raft.SnapshotMeta, string, error) {
+	root := filepath.Join(dir, "snapshots")
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil
 	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read raft snapshots: %w", err)
+	}
+	var (
+		best    *raft.SnapshotMeta
+		bestDir string
+	)
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "snapshots", e.Name(), "meta.json"))
+		snapDir := filepath.Join(root, e.Name())
+		b, err := os.ReadFile(filepath.Join(snapDir, "meta.json"))
 		if err != nil {
-			continue
+			return nil, "", fmt.Errorf("%w: raft snapshot %s: %w; %s", ErrState, snapDir, err, snapshotRemedy(snapDir))
 		}
-		var meta struct{ Term, Index uint64 }
-		if json.Unmarshal(b, &meta) != nil {
-			continue
+		var meta raft.SnapshotMeta
+		if err := json.Unmarshal(b, &meta); err != nil || meta.Index == 0 || meta.Term == 0 || meta.ID == "" {
+			if err == nil {
+				err = errors.New("no id, index or term")
+			}
+			return nil, "", fmt.Errorf("%w: raft snapshot %s has a damaged meta.json: %w; %s", ErrState, snapDir, err, snapshotRemedy(snapDir))
 		}
-		state := filepath.Join(dir, "snapshots", e.Name(), "state.bin")
-		if _, err := os.Stat(state); err != nil {
-			continue
+		fi, err := os.Stat(filepath.Join(snapDir, "state.bin"))
+		if err != nil || fi.Size() != meta.Size {
+			return nil, "", fmt.Errorf("%w: raft snapshot %s: state.bin is missing or not the size meta.json records (%d bytes); %s",
+				ErrState, snapDir, meta.Size, snapshotRemedy(snapDir))
 		}
-		if meta.Term > best.term || meta.Term == best.term && meta.Index > best.index {
-			best.term, best.index, best.path = meta.Term, meta.Index, state
+		if best == nil || meta.Term > best.Term || meta.Term == best.Term && meta.Index > best.Index {
+			m := meta
+			best, bestDir = &m, snapDir
 		}
 	}
-	return best.path
+	return best, bestDir, nil
+}
+
+func snapshotRemedy(snapDir string) string {
+	return fmt.Sprintf("move %s out of the snapshots directory and start again: the node then rebuilds from an older snapshot and the log, or, in a cluster, remove the node, empty its data directory and let it join again", snapDir)
 }

@@ -2,12 +2,18 @@ package cluster
 
 import (
 	"bytes"
+	"strconv"
+	"time"
+
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/hashicorp/raft"
 )
@@ -18,7 +24,7 @@ const nodeIDFile = "node-id"
 // checkNodeID refuses a node id other than the one the data directory was
 // created with. A directory with state but no id file comes from a build
 // that ran one node only; migrate adopts it.
-func (n *Node) checkNodeID(hasState bool) error {
+func (n *Node) checkNodeID() error {
 	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, nodeIDFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -48,8 +54,70 @@ func writeNodeID(dataDir, id string) error {
 	return nil
 }
 
+// raftView is what the raft directory holds, as read without writing.
+type raftView struct {
+	logExists   bool
+	first, last uint64 // of the log; 0 for an empty one
+	term        uint64 // the current term in the stable store
+	snap        *raft.SnapshotMeta
+	snapDir     string // the newest snapshot's directory
+}
+
+func (v raftView) hasState() bool { return v.last > 0 || v.term > 0 || v.snap != nil }
+
+// inspectRaft reads the raft log (read-only) and the snapshot store's
+// directory in dir.
+func inspectRaft(dir string) (raftView, error) {
+	var v raftView
+	if meta, snapDir, err := newestSnapshot(dir); err != nil {
+		return v, err
+	} else if meta != nil {
+		v.snap, v.snapDir = meta, snapDir
+	}
+	path := filepath.Join(dir, "raft.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return v, nil
+	} else if err != nil {
+		return v, fmt.Errorf("read the raft log: %w", err)
+	}
+	v.logExists = true
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second}})
+	if err != nil {
+		return v, fmt.Errorf("open the raft log %s: %w", path, err)
+	}
+	defer logs.Close()
+	if v.first, err = logs.FirstIndex(); err != nil {
+		return v, fmt.Errorf("read the raft log %s: %w", path, err)
+	}
+	if v.last, err = logs.LastIndex(); err != nil {
+		return v, fmt.Errorf("read the raft log %s: %w", path, err)
+	}
+	v.term, _ = logs.GetUint64([]byte("CurrentTerm")) // raft's key; missing on a fresh log
+	return v, nil
+}
+
+// logTerm returns the term of the log entry at index, 0 if the log does not
+// hold it.
+func logTerm(dir string, index uint64) (uint64, error) {
+	path := filepath.Join(dir, "raft.db")
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second}})
+	if err != nil {
+		return 0, fmt.Errorf("open the raft log %s: %w", path, err)
+	}
+	defer logs.Close()
+	var l raft.Log
+	if err := logs.GetLog(index, &l); err != nil {
+		if errors.Is(err, raft.ErrLogNotFound) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("read raft log entry %d: %w", index, err)
+	}
+	return l.Term, nil
+}
+
 // checkState compares what the state file has applied with what the raft
-// log and snapshots hold, before raft starts:
+// log and snapshots hold, before raft starts and before anything is
+// written:
 //
 //   - a state ahead of the log (the log was lost or replaced) is refused:
 //     raft would number new entries from the log's end and the state would
@@ -57,67 +125,61 @@ func writeNodeID(dataDir, id string) error {
 //   - a state whose last applied entry has another term than the log's
 //     entry at that index is refused: they are of different histories;
 //   - a state behind the newest snapshot (the state file was lost or is an
-//     old copy) is rebuilt from that snapshot here; raft then replays the
-//     log after it. A snapshot never replaces a newer state.
-func (n *Node) checkState() error {
+//     old copy) is to be rebuilt from that snapshot, which it returns; raft
+//     then replays the log after it. A snapshot never replaces a newer
+//     state.
+func (n *Node) checkState(v raftView) (*raft.SnapshotMeta, error) {
 	index, term := n.cfg.Store.Applied()
-	first, err := n.logStore.FirstIndex()
-	if err != nil {
-		return fmt.Errorf("read the raft log: %w", err)
-	}
-	last, err := n.logStore.LastIndex()
-	if err != nil {
-		return fmt.Errorf("read the raft log: %w", err)
-	}
-	snaps, err := n.snaps.List()
-	if err != nil {
-		return fmt.Errorf("list raft snapshots: %w", err)
-	}
-	var snap *raft.SnapshotMeta
-	if len(snaps) > 0 {
-		snap = snaps[0]
-	}
-	end := last
-	if snap != nil && snap.Index > end {
-		end = snap.Index
+	dir := filepath.Join(n.cfg.DataDir, "raft")
+	end := v.last
+	if v.snap != nil && v.snap.Index > end {
+		end = v.snap.Index
 	}
 	remedy := "restore this node's data directory from a backup, or remove the node from the cluster (minkms cluster remove-node), empty its data directory and let it join again"
 	if index > end {
-		return fmt.Errorf("%w: the state file %s has applied raft entries up to index %d, but the raft log in %s ends at %d: the raft log was lost or replaced; %s",
-			ErrState, n.cfg.Store.Path(), index, filepath.Join(n.cfg.DataDir, "raft"), end, remedy)
+		what := "ends at " + strconv.FormatUint(end, 10)
+		if !v.logExists {
+			what = "does not exist"
+		}
+		return nil, fmt.Errorf("%w: the state file %s has applied raft entries up to index %d, but the raft log in %s %s: the raft log was lost or replaced; %s",
+			ErrState, n.cfg.Store.Path(), index, dir, what, remedy)
 	}
 	if index > 0 && term > 0 {
-		var logTerm uint64
+		var have uint64
 		switch {
-		case snap != nil && snap.Index == index:
-			logTerm = snap.Term
-		case index >= first && index <= last && first > 0:
-			var l raft.Log
-			if err := n.logStore.GetLog(index, &l); err != nil {
-				return fmt.Errorf("read raft log entry %d: %w", index, err)
+		case v.snap != nil && v.snap.Index == index:
+			have = v.snap.Term
+		case index >= v.first && index <= v.last && v.first > 0:
+			var err error
+			if have, err = logTerm(dir, index); err != nil {
+				return nil, err
 			}
-			logTerm = l.Term
 		}
-		if logTerm != 0 && logTerm != term {
-			return fmt.Errorf("%w: the state file %s last applied entry %d of term %d, but the raft log holds that entry with term %d: they come from different histories; %s",
-				ErrState, n.cfg.Store.Path(), index, term, logTerm, remedy)
+		if have != 0 && have != term {
+			return nil, fmt.Errorf("%w: the state file %s last applied entry %d of term %d, but the raft log holds that entry with term %d: they come from different histories; %s",
+				ErrState, n.cfg.Store.Path(), index, term, have, remedy)
 		}
 	}
-	if snap != nil && index < snap.Index {
-		n.logger.Warn("The state file is behind the newest raft snapshot; rebuilding it from the snapshot and the log",
-			slog.Uint64("state_index", index), slog.Uint64("snapshot_index", snap.Index), slog.String("snapshot", snap.ID))
-		_, rc, err := n.snaps.Open(snap.ID)
-		if err != nil {
-			return fmt.Errorf("open raft snapshot %s: %w", snap.ID, err)
-		}
-		if err := n.fsm.Restore(rc); err != nil {
-			return err
-		}
-	} else if snap == nil && first > 1 && index < first-1 {
-		return fmt.Errorf("%w: the state file %s has applied entries up to %d, the raft log starts at %d and there is no snapshot to fill the gap; %s",
-			ErrState, n.cfg.Store.Path(), index, first, remedy)
+	switch {
+	case v.snap != nil && index < v.snap.Index:
+		return v.snap, nil
+	case v.snap == nil && v.first > 1 && index < v.first-1:
+		return nil, fmt.Errorf("%w: the state file %s has applied entries up to %d, the raft log starts at %d and there is no snapshot to fill the gap; %s",
+			ErrState, n.cfg.Store.Path(), index, v.first, remedy)
 	}
-	return nil
+	return nil, nil
+}
+
+// restoreSnapshot rebuilds the state from snap, at start.
+func (n *Node) restoreSnapshot(snap *raft.SnapshotMeta) error {
+	index, _ := n.cfg.Store.Applied()
+	n.logger.Warn("The state file is behind the newest raft snapshot; rebuilding it from the snapshot and the log",
+		slog.Uint64("state_index", index), slog.Uint64("snapshot_index", snap.Index), slog.String("snapshot", snap.ID))
+	_, rc, err := n.snaps.Open(snap.ID)
+	if err != nil {
+		return fmt.Errorf("open raft snapshot %s: %w", snap.ID, err)
+	}
+	return n.fsm.Restore(rc)
 }
 
 // migrate adopts a data directory of the single-node layout: one member

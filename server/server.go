@@ -57,6 +57,8 @@ type Server struct {
 	db    *storage.DB
 	node  atomic.Pointer[cluster.Node]
 	peer  *peernet.Network
+
+	rootKeyCheck []byte // to be written to the data directory once raft accepted it
 	svc   *kms.Service
 	certs *tlsmgr.Manager
 	ln    net.Listener
@@ -170,9 +172,9 @@ func (s *Server) openState() error {
 		return fmt.Errorf("opening the state: %w", err)
 	}
 	if !checked {
-		if err := writeRootKeyCheck(s.cfg.DataDir, check); err != nil {
-			return err
-		}
+		// Written once raft has accepted the data directory (openCluster),
+		// so that a refused start leaves the directory as it was.
+		s.rootKeyCheck = check
 	}
 	return nil
 }
@@ -278,6 +280,11 @@ func (s *Server) openCluster() error {
 		return fmt.Errorf("starting raft: %w", err)
 	}
 	s.node.Store(node)
+	if s.rootKeyCheck != nil {
+		if err := writeRootKeyCheck(s.cfg.DataDir, s.rootKeyCheck); err != nil {
+			return err
+		}
+	}
 	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins})
 	return s.openHandler()
 }
