@@ -54,15 +54,15 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 
-	db    *storage.DB
-	node  atomic.Pointer[cluster.Node]
-	peer  *peernet.Network
+	db   *storage.DB
+	node atomic.Pointer[cluster.Node]
+	peer *peernet.Network
 
 	rootKeyCheck []byte // to be written to the data directory once raft accepted it
-	svc   *kms.Service
-	certs *tlsmgr.Manager
-	ln    net.Listener
-	http  *http.Server
+	svc          *kms.Service
+	certs        *tlsmgr.Manager
+	ln           net.Listener
+	http         *http.Server
 
 	// hup receives SIGHUP from New to Close, so that a reload signal sent
 	// while the node starts (waiting for a raft leader may take a while)
