@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,13 @@ type Config struct {
 	Cluster ClusterConfig
 	Log     LogConfig
 	Limits  LimitsConfig
+
+	// CheckStateFile, if set, checks the consistency of the state file at
+	// path; the node calls it at start when it did not stop cleanly the
+	// last time. It is set by programs, never read from a file: the check
+	// must run in a process of its own (`minkms admin check`), because
+	// bbolt's checker may crash on the very damage it looks for.
+	CheckStateFile func(ctx context.Context, path string) error
 }
 
 // RootKeyConfig says where the root key comes from: exactly one of the

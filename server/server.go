@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,15 @@ const (
 // StateFile is the name of the state file in the data directory.
 const StateFile = "state.db"
 
+// ErrDamaged is returned (wrapped) by New when the state file failed its
+// consistency check after an unclean stop.
+var ErrDamaged = errors.New("damaged state file")
+
+// uncleanMarker is the file a running node keeps in its data directory and
+// removes when it stops cleanly: found at start, it means the last run
+// ended in a crash, a kill or a power loss, and the state file is checked.
+const uncleanMarker = "node.running"
+
 // ErrRootKey is returned (wrapped) by New when the root key cannot be read
 // or does not open the node's state.
 var ErrRootKey = errors.New("root key")
@@ -58,7 +68,8 @@ type Server struct {
 	node atomic.Pointer[cluster.Node]
 	peer *peernet.Network
 
-	rootKeyCheck []byte // to be written to the data directory once raft accepted it
+	rootKeyCheck []byte          // to be written to the data directory once raft accepted it
+	startCtx     context.Context // New's, for the steps of the start
 	svc          *kms.Service
 	certs        *tlsmgr.Manager
 	ln           net.Listener
@@ -117,6 +128,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Server, err 
 		{"listeners", s.openListeners},
 		{"raft", s.openCluster},
 	}
+	s.startCtx = ctx
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("starting the node (before %s): %w", step.what, err)
@@ -147,6 +159,9 @@ func (s *Server) openState() error {
 		return err
 	}
 	path := filepath.Join(s.cfg.DataDir, StateFile)
+	if err := s.checkAfterUncleanStop(path); err != nil {
+		return err
+	}
 	if _, err := os.Stat(path); !checked && errors.Is(err, os.ErrNotExist) {
 		// Neither the state file nor the check file is there: before
 		// anything is written, check the key against what the raft log and
@@ -176,6 +191,25 @@ func (s *Server) openState() error {
 		// so that a refused start leaves the directory as it was.
 		s.rootKeyCheck = check
 	}
+	return nil
+}
+
+// checkAfterUncleanStop checks the state file when the last run of the
+// node did not stop cleanly, in a process of its own.
+func (s *Server) checkAfterUncleanStop(path string) error {
+	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, uncleanMarker)); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil || s.cfg.CheckStateFile == nil {
+		return nil
+	}
+	s.log.Warn("The node did not stop cleanly last time; checking the state file", slog.String("file", path))
+	start := time.Now()
+	if err := s.cfg.CheckStateFile(s.startCtx, path); err != nil {
+		return fmt.Errorf("%w: %w; the node did not stop cleanly last time and its state file is damaged: move %s aside and start the node again, it rebuilds the state from its raft log and snapshots (if those are damaged too, remove the node from the cluster, empty its data directory and let it join again; see minkms admin check and docs/deploy.md)",
+			ErrDamaged, err, path)
+	}
+	s.log.Info("The state file is intact", slog.String("file", path), slog.Duration("took", time.Since(start)))
 	return nil
 }
 
@@ -280,6 +314,9 @@ func (s *Server) openCluster() error {
 		return fmt.Errorf("starting raft: %w", err)
 	}
 	s.node.Store(node)
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, uncleanMarker), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("marking the data directory in use: %w", err)
+	}
 	if s.rootKeyCheck != nil {
 		if err := writeRootKeyCheck(s.cfg.DataDir, s.rootKeyCheck); err != nil {
 			return err
@@ -475,6 +512,9 @@ func (s *Server) Close() error {
 		if s.db != nil {
 			if err := s.db.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("closing the state: %w", err))
+			} else if len(errs) == 0 && s.node.Load() != nil {
+				// A clean stop: the next start need not check the state.
+				os.Remove(filepath.Join(s.cfg.DataDir, uncleanMarker))
 			}
 		}
 		s.closeErr = errors.Join(errs...)

@@ -44,33 +44,37 @@ func (db *DB) ApplyBatch(ops []Op) ([]error, error) {
 		return nil, fmt.Errorf("apply batch: %w", ErrClosed)
 	}
 	var applied uint64
-	if err := db.bolt.View(func(tx *bolt.Tx) error {
-		applied = binary.BigEndian.Uint64(tx.Bucket(metaBucket).Get(appliedKey))
-		return nil
+	if err := db.contained(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error {
+			applied = binary.BigEndian.Uint64(tx.Bucket(metaBucket).Get(appliedKey))
+			return nil
+		})
 	}); err != nil {
 		return nil, fmt.Errorf("apply batch: %w", err)
 	}
 	if ops[len(ops)-1].Index <= applied {
 		return results, nil
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		meta, data := tx.Bucket(metaBucket), tx.Bucket(dataBucket)
-		var last Op
-		for i, op := range ops {
-			if op.Index <= applied {
-				continue
+	err := db.contained(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			meta, data := tx.Bucket(metaBucket), tx.Bucket(dataBucket)
+			var last Op
+			for i, op := range ops {
+				if op.Index <= applied {
+					continue
+				}
+				last = op
+				if op.Change == nil {
+					continue
+				}
+				result, err := apply(data, op.Index, *op.Change)
+				if err != nil {
+					return fmt.Errorf("entry %d: %w", op.Index, err)
+				}
+				results[i] = result
 			}
-			last = op
-			if op.Change == nil {
-				continue
-			}
-			result, err := apply(data, op.Index, *op.Change)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", op.Index, err)
-			}
-			results[i] = result
-		}
-		return writeApplied(meta, last.Index, last.Term)
+			return writeApplied(meta, last.Index, last.Term)
+		})
 	})
 	if err != nil {
 		clear(results)

@@ -333,5 +333,5 @@ func (db *DB) view(fn func(*bolt.Tx) error) error {
 	if db.bolt == nil {
 		return ErrClosed
 	}
-	return db.bolt.View(fn)
+	return db.contained(func() error { return db.bolt.View(fn) })
 }

@@ -90,6 +90,9 @@ after 20s) and removes the directory.`,
 			}
 		} else {
 			cfg, err = server.LoadConfig(configFile)
+			if cfg != nil {
+				cfg.CheckStateFile = checkStateFileInChild
+			}
 		}
 		if err != nil {
 			return err
