@@ -243,21 +243,41 @@ func (tc *testCluster) followers() []*testNode {
 	return out
 }
 
-// waitVoters waits until the leader's configuration has want voters.
+// waitVoters waits until the leader's configuration has want voters, and
+// every running member has received that configuration and knows the
+// leader.
 func (tc *testCluster) waitVoters(want int) {
 	tc.t.Helper()
 	waitFor(tc.t, 15*time.Second, fmt.Sprintf("%d voters", want), func() bool {
-		ms, err := tc.leader().Members(context.Background())
+		l := tc.leader()
+		members, err := l.Members(context.Background())
 		if err != nil {
 			return false
 		}
+		ids := map[string]bool{}
 		voters := 0
-		for _, m := range ms {
+		for _, m := range members {
+			ids[m.ID] = true
 			if m.Voter {
 				voters++
 			}
 		}
-		return voters == want
+		if voters != want {
+			return false
+		}
+		for _, n := range tc.nodes {
+			if n.Node == nil || n.Store == nil || !ids[n.ID] {
+				continue
+			}
+			ms, err := n.Members(context.Background())
+			if err != nil || len(ms) != len(members) {
+				return false
+			}
+			if id, _ := n.Leader(); id != l.ID {
+				return false
+			}
+		}
+		return true
 	})
 }
 
