@@ -567,8 +567,8 @@ func (p *prefixWriter) Tail() string {
 // runDevCluster runs `minkms server --dev --nodes n` until ctx ends: it
 // writes and starts the cluster, prints how to use it once every node
 // answers, and stops it all at the end.
-func (c *cli) runDevCluster(ctx context.Context, n int, out *output, logFlags []string) error {
-	d, err := newDevCluster(n, devBasePort, c.stderr)
+func (c *cli) runDevCluster(ctx context.Context, n, basePort int, out *output, logFlags []string) error {
+	d, err := newDevCluster(n, basePort, c.stderr)
 	if err != nil {
 		return err
 	}
@@ -657,7 +657,26 @@ func checkDevNodes(dev bool, nodes int, address string) error {
 	case !slices.Contains(devClusterSizes, nodes):
 		return fmt.Errorf("--nodes %d: use 1, 3 or 5 (an even count survives no more failures than one node fewer)", nodes)
 	case address != "":
-		return errors.New("--address applies to a single development node; a cluster uses 127.0.0.1:7373, :7383, ...")
+		return errors.New("--address applies to a single development node; a cluster uses 127.0.0.1:7373, :7383, ... (--base-port moves them)")
+	}
+	return nil
+}
+
+// checkDevBasePort checks --base-port against the other flags of server:
+// every port of the layout must be a valid one.
+func checkDevBasePort(dev bool, nodes, base int, address string) error {
+	last := base + devPortStep*(max(nodes, 1)-1) + 1 // the last node's peer port
+	switch {
+	case !dev:
+		return errors.New("--base-port needs --dev; a node's ports are in its config file")
+	case address != "":
+		return errors.New("--base-port and --address exclude each other: --address sets host and port of a single development node, --base-port the ports on 127.0.0.1")
+	case base < 1 || last > 65535:
+		count := "1 node"
+		if nodes > 1 {
+			count = strconv.Itoa(nodes) + " nodes"
+		}
+		return fmt.Errorf("--base-port %d: with %s the ports run from %d to %d; use 1 to %d", base, count, base, last, base-(last-65535))
 	}
 	return nil
 }

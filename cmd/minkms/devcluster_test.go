@@ -60,6 +60,26 @@ func MustDevCluster(t *testing.T, n int, fake func(n *devNode) *exec.Cmd) (*devC
 
 func sleeper(*devNode) *exec.Cmd { return exec.Command("sleep", "60") }
 
+// TestDevLayoutBasePort shows what --base-port moves: every port of the
+// layout, the steps between them unchanged.
+func TestDevLayoutBasePort(t *testing.T) {
+	var got []string
+	for _, n := range devLayout(3, 8000) {
+		got = append(got, n.ID+" "+n.APIAddr+" "+n.PeerAddr)
+	}
+	want := []string{
+		"n1 127.0.0.1:8000 127.0.0.1:8001",
+		"n2 127.0.0.1:8010 127.0.0.1:8011",
+		"n3 127.0.0.1:8020 127.0.0.1:8021",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("layout:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := checkDevBasePort(true, 3, 65514, ""); err != nil {
+		t.Errorf("the highest base port for 3 nodes: %v", err)
+	}
+}
+
 func TestDevLayout(t *testing.T) {
 	var got []string
 	for _, n := range devLayout(5, devBasePort) {
@@ -341,6 +361,11 @@ func TestDevClusterFlags(t *testing.T) {
 		"NoDev":   {[]string{"server", "--config", "x.yaml", "--nodes", "3"}, "--nodes needs --dev"},
 		"Even":    {[]string{"server", "--dev", "--nodes", "4"}, "--nodes 4: use 1, 3 or 5"},
 		"Address": {[]string{"server", "--dev", "--nodes", "3", "--address", "127.0.0.1:9000"}, "--address applies to a single development node"},
+
+		"BasePortNoDev":   {[]string{"server", "--config", "x.yaml", "--base-port", "9000"}, "--base-port needs --dev"},
+		"BasePortAddress": {[]string{"server", "--dev", "--address", "127.0.0.1:9000", "--base-port", "9000"}, "--base-port and --address exclude each other"},
+		"BasePortZero":    {[]string{"server", "--dev", "--base-port", "0"}, "--base-port 0: with 1 node the ports run from 0 to 1; use 1 to 65534"},
+		"BasePortHigh":    {[]string{"server", "--dev", "--nodes", "3", "--base-port", "65515"}, "--base-port 65515: with 3 nodes the ports run from 65515 to 65536; use 1 to 65514"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, stderr, code := runCLI(t, "", tc.args...)

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/minkms/minkms/server"
@@ -26,6 +28,7 @@ func (c *cli) serverCommand() *cobra.Command {
 		logLevel   string
 		logFormat  string
 		nodes      int
+		basePort   int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -44,11 +47,17 @@ that many real nodes, each a "minkms server --config" child process on
 and an admin API key, in a temporary directory. Their log lines go to
 standard error, prefixed with the node id. A node that exits is reported
 and the others keep running; Ctrl-C or SIGTERM stops every node (SIGKILL
-after 20s) and removes the directory.`,
+after 20s) and removes the directory.
+
+--base-port N moves the development ports: node i (1, 2, 3, ...) gets the
+API port N+10*(i-1) and the peer port one above it, so --base-port 8000
+gives 8000/8001, 8010/8011 and 8020/8021. With a single development node
+it sets that node's API port (127.0.0.1:N, peer port N+1).`,
 		Example: `  minkms server --config /etc/minkms/config.yaml
   minkms server --dev --address 127.0.0.1:7373
   minkms server --dev --json > dev.json
-  minkms server --dev --nodes 3`,
+  minkms server --dev --nodes 3
+  minkms server --dev --nodes 3 --base-port 8000 --json > cluster.json`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
@@ -56,6 +65,7 @@ after 20s) and removes the directory.`,
 	f.BoolVar(&dev, "dev", false, "run a throw-away development node")
 	f.StringVar(&address, "address", "", "with --dev: the listen address (default 127.0.0.1:7373)")
 	f.IntVar(&nodes, "nodes", 1, "with --dev: the number of nodes, 1, 3 or 5 (more than 1: a local cluster)")
+	f.IntVar(&basePort, "base-port", devBasePort, "with --dev: node i's API port is `N`+10*(i-1), its peer port one above")
 	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides the config file)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (overrides the config file)")
 	cmd.MarkFlagsMutuallyExclusive("config", "dev")
@@ -75,8 +85,16 @@ after 20s) and removes the directory.`,
 				return err
 			}
 		}
+		if cmd.Flags().Changed("base-port") {
+			if err := checkDevBasePort(dev, nodes, basePort, address); err != nil {
+				return err
+			}
+			if nodes == 1 {
+				address = net.JoinHostPort("127.0.0.1", strconv.Itoa(basePort))
+			}
+		}
 		if dev && nodes > 1 {
-			return c.runDevCluster(cmd.Context(), nodes, out, devLogFlags(logLevel, logFormat))
+			return c.runDevCluster(cmd.Context(), nodes, basePort, out, devLogFlags(logLevel, logFormat))
 		}
 		var (
 			cfg  *server.Config
