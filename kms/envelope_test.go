@@ -105,6 +105,9 @@ func TestEnvelopeLayout(t *testing.T) {
 	ct, err := e.svc.Encrypt(context.Background(), e.admin, "default", "kat", []byte("secret"), context_)
 	wantErr(t, err, nil)
 
+	if len(ct) != len("secret")+68 {
+		t.Fatalf("ciphertext of %d bytes, want %d (docs/api.md: 68 bytes longer)", len(ct), len("secret")+68)
+	}
 	if want := mustHex(t, "6d6b0201"+"00000001"); !bytes.Equal(ct[:8], want) {
 		t.Fatalf("header = %x, want %x", ct[:8], want)
 	}
