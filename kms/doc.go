@@ -26,11 +26,12 @@
 // numbers are never reused. Every decryption failure is the same error,
 // ErrDecrypt, so that a caller learns nothing about why.
 //
-// Key material is never used directly: encryption and HMAC each use their
-// own subkey derived by HKDF-SHA256 from the version's material. Material,
-// nonces and timestamps are made here, before a change is proposed, so the
-// replicated state machine stays deterministic. Buffers of key material
-// that kms owns are zeroed when it is done with them.
+// Key material is never used directly: every ciphertext has its own AEAD
+// key, derived by HKDF-SHA256 from the version's material and a random salt
+// that the ciphertext carries, and HMAC uses a subkey of its own. Material,
+// salts, nonces and timestamps are made here, before a change is proposed,
+// so the replicated state machine stays deterministic. Buffers of key
+// material that kms owns are zeroed when it is done with them.
 //
 // # The state
 //

@@ -242,8 +242,9 @@ func (s *Service) DeleteKeyVersion(ctx context.Context, c Caller, enclave, name 
 }
 
 // Encrypt encrypts plaintext under the newest version of the key, bound to
-// context: Decrypt needs the same context. The result is an envelope (see
-// envelope.go) that names the version, so it decrypts after rotations.
+// context: Decrypt needs the same context. The result is an envelope of
+// format 2 (see envelope.go): it names the version, so it decrypts after
+// rotations, and it carries the salt of its own AEAD key.
 // Plaintexts longer than MaxPlaintext are an Invalid error.
 func (s *Service) Encrypt(ctx context.Context, c Caller, enclave, name string, plaintext, context []byte) ([]byte, error) {
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyEncrypt, name); err != nil {
@@ -261,11 +262,15 @@ func (s *Service) encrypt(ctx context.Context, enclave, name string, plaintext, 
 		return nil, err
 	}
 	defer ring.wipe()
-	nonce := make([]byte, nonceSize)
-	if _, err := io.ReadFull(s.rand, nonce); err != nil {
-		return nil, fmt.Errorf("creating nonce: %w: %w", ErrInternal, err)
+	format := s.envelopeFormat
+	if format == 0 {
+		format = envelopeFormat
 	}
-	ct, err := seal(ring.newest(), nonce, plaintext, context)
+	random := make([]byte, randomLen(format)) // salt and nonce
+	if _, err := io.ReadFull(s.rand, random); err != nil {
+		return nil, fmt.Errorf("creating salt and nonce: %w: %w", ErrInternal, err)
+	}
+	ct, err := seal(ring.newest(), format, random, plaintext, context)
 	if err != nil {
 		return nil, fmt.Errorf("encrypting: %w: %w", ErrInternal, err)
 	}

@@ -35,6 +35,9 @@ type Service struct {
 	admins map[Identity]bool
 	now    func() time.Time
 	rand   io.Reader
+	// envelopeFormat is the envelope format Encrypt writes; 0 means the
+	// newest. Only tests and benchmarks set it (export_test).
+	envelopeFormat int
 }
 
 // New returns a Service that reads the state from r and changes it through p.
