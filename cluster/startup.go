@@ -209,7 +209,7 @@ func (n *Node) migrate(rc *raft.Config) error {
 		slog.String("id", n.cfg.NodeID), slog.String("peer_address", n.cfg.PeerAddr))
 	recovery := *rc
 	recovery.Logger = probe.Logger
-	err = raft.RecoverCluster(&recovery, n.fsm, n.logStore, n.logStore, n.snaps, n.transport,
+	err = raft.RecoverCluster(&recovery, recoveryFSM{n.fsm}, n.logStore, n.logStore, n.snaps, n.transport,
 		raft.Configuration{Servers: []raft.Server{want}})
 	if err != nil {
 		return fmt.Errorf("migrate the raft configuration from %s to %s: %w", old.ID, n.cfg.NodeID, err)
