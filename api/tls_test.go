@@ -1,16 +1,12 @@
 package api_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/minkms/minkms/api"
-	"github.com/minkms/minkms/tlsmgr"
 )
 
 func TestTLSRoutes(t *testing.T) {
@@ -106,105 +102,5 @@ func TestTLSReloadResultFailed(t *testing.T) {
 				t.Errorf("Failed() = %v, want %v", got, tt.want)
 			}
 		})
-	}
-}
-
-// TestTLSWireTypes checks that the SDK's types read what the server's
-// certificate manager writes without losing or inventing a field: the
-// server's JSON decodes with no unknown field and encodes back to the same
-// document. The fixtures set every field, so a field added to tlsmgr fails
-// the test until the SDK has it too.
-func TestTLSWireTypes(t *testing.T) {
-	at := func(h int) time.Time { return time.Date(2026, 3, 4, h, 5, 6, 789, time.UTC) }
-	cert := tlsmgr.CertificateInfo{
-		Subject: "CN=n1.kms.example.net", SANs: []string{"n1.kms.example.net", "10.0.0.11"},
-		Issuer: "CN=minkms CA", Serial: "1a2b", Fingerprint: "00ff",
-		NotBefore: at(1), NotAfter: at(2),
-	}
-	status := tlsmgr.Status{
-		Pairs: []tlsmgr.PairStatus{{
-			Cert: "/etc/minkms/tls/public.crt", Key: "/etc/minkms/tls/private.key",
-			CertificateInfo: cert, EffectiveExpiry: at(3), KeyAlgorithm: "ECDSA P-256",
-			LastCheck: at(4), LastReload: at(5), LastRotation: at(6),
-			LastError: "key does not match", LastErrorReason: tlsmgr.ReasonKeyMismatch,
-			ConsecutiveFailures: 3, DiffersFromDisk: true,
-		}},
-		CA: tlsmgr.CAStatus{
-			Path: "/etc/minkms/ca", Certificates: []tlsmgr.CertificateInfo{cert},
-			LastCheck: at(7), LastReload: at(8),
-			LastError: "no certificate", LastErrorReason: tlsmgr.ReasonEmpty,
-			ConsecutiveFailures: 1, DiffersFromDisk: true,
-		},
-		LastCheck: at(9), EffectiveExpiry: at(10),
-	}
-	reload := tlsmgr.ReloadResult{
-		Time: at(11),
-		Pairs: []tlsmgr.PairResult{{
-			Cert: "/c", Key: "/k", Outcome: tlsmgr.Failed, Reason: tlsmgr.ReasonExpired, Error: "expired on …",
-		}},
-		CA:      tlsmgr.FileResult{Path: "/ca", Outcome: tlsmgr.Reloaded, Reason: tlsmgr.ReasonChain, Error: "does not chain"},
-		Rotated: true,
-	}
-	tests := []struct {
-		name   string
-		server any
-		sdk    any
-	}{
-		{"Status", status, new(api.TLSStatus)},
-		{"ReloadResult", reload, new(api.TLSReloadResult)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			mustSetEveryField(t, reflect.ValueOf(tt.server), tt.name)
-			wire, err := json.Marshal(tt.server)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec := json.NewDecoder(bytes.NewReader(wire))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(tt.sdk); err != nil {
-				t.Fatalf("the SDK type does not read the server's JSON: %v\n%s", err, wire)
-			}
-			back, err := json.Marshal(tt.sdk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(back, wire) {
-				t.Errorf("the SDK type changes the document:\nserver: %s\nSDK:    %s", wire, back)
-			}
-		})
-	}
-	t.Run("Outcomes", func(t *testing.T) {
-		for _, o := range []struct {
-			sdk    api.TLSOutcome
-			server tlsmgr.Outcome
-		}{{api.TLSUnchanged, tlsmgr.Unchanged}, {api.TLSReloaded, tlsmgr.Reloaded}, {api.TLSFailed, tlsmgr.Failed}} {
-			if string(o.sdk) != string(o.server) {
-				t.Errorf("api outcome %q, tlsmgr outcome %q", o.sdk, o.server)
-			}
-		}
-	})
-}
-
-// mustSetEveryField fails the test if v holds a zero field, element or
-// slice anywhere: a fixture that leaves a field out cannot show it is
-// carried.
-func mustSetEveryField(t *testing.T, v reflect.Value, path string) {
-	t.Helper()
-	if v.IsZero() {
-		t.Fatalf("the fixture leaves %s unset", path)
-	}
-	switch v.Kind() {
-	case reflect.Struct:
-		if _, ok := v.Interface().(time.Time); ok {
-			return
-		}
-		for i := range v.NumField() {
-			mustSetEveryField(t, v.Field(i), path+"."+v.Type().Field(i).Name)
-		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			mustSetEveryField(t, v.Index(i), path+"[]")
-		}
 	}
 }

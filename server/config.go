@@ -787,15 +787,17 @@ func (c *Config) check() error {
 
 // TLSManagerConfig returns what the node's certificate manager is built
 // from: the pairs, the CA bundle, the reload and warning settings, and the
-// host every pair must name, that of cluster.advertise (none when that
-// binds a wildcard address). The node and `minkms cert check --config`
-// both take it from here, so the check looks at what the node loads.
+// hosts every pair must name, those of cluster.advertise and
+// cluster.advertise_peer (none for a wildcard address). The node and
+// `minkms cert check --config` both take it from here, so the check looks
+// at what the node loads.
 // Logger and Clock are left to the caller.
 func (c *Config) TLSManagerConfig() tlsmgr.Config {
 	return tlsmgr.Config{
 		Certs:          tlsPairs(c.TLS.Certs),
 		CA:             c.TLS.CA,
 		Host:           advertisedHost(c.Cluster.Advertise),
+		PeerHost:       advertisedHost(c.Cluster.AdvertisePeer),
 		VerifyClients:  c.TLS.VerifyClients,
 		ReloadInterval: c.TLS.ReloadInterval,
 		WarnBefore:     c.TLS.WarnBefore,

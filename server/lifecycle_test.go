@@ -18,7 +18,6 @@ import (
 
 	"github.com/minkms/minkms/api"
 	"github.com/minkms/minkms/server"
-	"github.com/minkms/minkms/tlsmgr"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -40,16 +39,16 @@ func TestTLSRoutes(t *testing.T) {
 		api.CreateIdentityRequest{Admin: true}, nil)
 
 	t.Run("Status", func(t *testing.T) {
-		var st tlsmgr.Status
+		var st api.TLSStatus
 		n.MustOK(t, n.admin, http.MethodGet, "/v1/tls/status", nil, &st)
 		if len(st.Pairs) != 1 || st.Pairs[0].Cert != n.cfg.TLS.Certs[0].Cert {
 			t.Errorf("TLS status pairs = %+v, want the node's pair", st.Pairs)
 		}
 	})
 	t.Run("Reload", func(t *testing.T) {
-		var res tlsmgr.ReloadResult
+		var res api.TLSReloadResult
 		n.MustOK(t, n.admin, http.MethodPost, "/v1/tls/reload", nil, &res)
-		if len(res.Pairs) != 1 || res.Pairs[0].Outcome != tlsmgr.Unchanged {
+		if len(res.Pairs) != 1 || res.Pairs[0].Outcome != api.TLSUnchanged {
 			t.Errorf("reload = %+v, want one unchanged pair", res)
 		}
 	})
@@ -187,7 +186,7 @@ func TestSIGHUPReloadsCertificates(t *testing.T) {
 
 	n := MustStartNode(t)
 	lastCheck := func() time.Time {
-		var st tlsmgr.Status
+		var st api.TLSStatus
 		n.MustOK(t, n.admin, http.MethodGet, "/v1/tls/status", nil, &st)
 		return st.LastCheck
 	}

@@ -90,7 +90,7 @@ func (h *handler) tlsStatus(w http.ResponseWriter, r *http.Request) error {
 	if h.certs == nil {
 		return errTLSUnavailable
 	}
-	writeJSON(w, http.StatusOK, h.certs.Status())
+	writeJSON(w, http.StatusOK, apiTLSStatus(h.certs.Status()))
 	return nil
 }
 
@@ -104,6 +104,6 @@ func (h *handler) tlsReload(w http.ResponseWriter, r *http.Request) error {
 	if h.certs == nil {
 		return errTLSUnavailable
 	}
-	writeJSON(w, http.StatusOK, h.certs.Reload(r.Context()))
+	writeJSON(w, http.StatusOK, apiTLSReloadResult(h.certs.Reload(r.Context())))
 	return nil
 }

@@ -13,6 +13,7 @@ type CheckConfig struct {
 	Certs      []Pair
 	CA         string        // "" skips the chain check
 	Host       string        // "" skips the SAN check
+	PeerHost   string        // the host of the inter-node address, also checked when set
 	Now        time.Time     // zero: time.Now()
 	WarnBefore time.Duration // default 48h
 }
@@ -20,7 +21,7 @@ type CheckConfig struct {
 // CheckConfig returns what Check validates for a Manager built from c: the
 // same pairs, CA bundle, host and warning period.
 func (c Config) CheckConfig() CheckConfig {
-	return CheckConfig{Certs: c.Certs, CA: c.CA, Host: c.Host, WarnBefore: c.WarnBefore}
+	return CheckConfig{Certs: c.Certs, CA: c.CA, Host: c.Host, PeerHost: c.PeerHost, WarnBefore: c.WarnBefore}
 }
 
 // Finding is one result of Check: a step that passed (OK) or a problem.
@@ -87,7 +88,7 @@ func Check(cfg CheckConfig) []Finding {
 			problem(p.Cert, "files", err)
 			continue
 		}
-		env := checkEnv{ca: ca, host: cfg.Host, now: now, note: func(what, detail string) {
+		env := checkEnv{ca: ca, host: cfg.Host, peerHost: cfg.PeerHost, now: now, note: func(what, detail string) {
 			findings = append(findings, Finding{OK: true, File: p.Cert, What: what, Detail: detail})
 		}}
 		c, err := validatePair(p, f, env)

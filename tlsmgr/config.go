@@ -38,6 +38,11 @@ type Config struct {
 	// must name it in its SANs. Empty skips the check.
 	Host string
 
+	// PeerHost is the host of the node's inter-node address (its
+	// advertised peer address), when it differs from Host: every pair must
+	// name it too, since peers dial it. Empty skips the check.
+	PeerHost string
+
 	// VerifyClients makes the API listener also require that client
 	// certificates, when given, chain to the CA bundle.
 	VerifyClients bool

@@ -290,9 +290,10 @@ type candidate struct {
 
 // checkEnv is what a pair is validated against.
 type checkEnv struct {
-	ca   *caBundle // nil: the chain is not checked (offline Check only)
-	host string
-	now  time.Time
+	ca       *caBundle // nil: the chain is not checked (offline Check only)
+	host     string
+	peerHost string // "" or the same as host: not checked again
+	now      time.Time
 	// note, when set, receives every step that passed.
 	note func(what, detail string)
 }
@@ -354,6 +355,12 @@ func validatePair(p Pair, f pairFiles, env checkEnv) (*candidate, error) {
 			return nil, invalid(p.Cert, ReasonHostMismatch, "host %q is not in the SANs [%s]", env.host, strings.Join(sans(leaf), ", "))
 		}
 		env.passed("SANs", "host %s is in the SANs [%s]", env.host, strings.Join(sans(leaf), ", "))
+	}
+	if env.peerHost != "" && env.peerHost != env.host {
+		if err := leaf.VerifyHostname(env.peerHost); err != nil {
+			return nil, invalid(p.Cert, ReasonHostMismatch, "peer host %q (of cluster.advertise_peer, which the other nodes dial) is not in the SANs [%s]", env.peerHost, strings.Join(sans(leaf), ", "))
+		}
+		env.passed("SANs", "peer host %s is in the SANs [%s]", env.peerHost, strings.Join(sans(leaf), ", "))
 	}
 
 	if err := checkKeyUsage(leaf); err != nil {

@@ -128,7 +128,7 @@ func (m *Manager) loadPair(p Pair, ca *caBundle, now time.Time) (*candidate, err
 		return nil, err
 	}
 	defer f.clear()
-	return validatePair(p, f, checkEnv{ca: ca, host: m.cfg.Host, now: now})
+	return validatePair(p, f, checkEnv{ca: ca, host: m.cfg.Host, peerHost: m.cfg.PeerHost, now: now})
 }
 
 func (m *Manager) newSnapshot(pairs []*candidate, ca *caBundle) *snapshot {

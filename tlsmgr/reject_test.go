@@ -371,3 +371,30 @@ func TestHostInSANs(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerHostInSANs: the host of the node's inter-node address must be a
+// SAN too, at start and at every reload: peers dial it, and a certificate
+// without it would be refused by every other node.
+func TestPeerHostInSANs(t *testing.T) {
+	f := mustFixture(t)
+	cfg := f.config()
+	cfg.PeerHost = "127.0.0.2"
+	f.writePair(t, f.issue(t, testpki.Options{Hosts: []string{"127.0.0.1"}}))
+	if _, err := tlsmgr.New(cfg); !errors.Is(err, tlsmgr.ReasonHostMismatch) || !strings.Contains(err.Error(), `peer host "127.0.0.2"`) {
+		t.Fatalf("New without the peer host = %v, want %s naming it", err, tlsmgr.ReasonHostMismatch)
+	}
+	f.writePair(t, f.issue(t, testpki.Options{Hosts: []string{"127.0.0.1", "127.0.0.2"}}))
+	m, err := tlsmgr.New(cfg)
+	if err != nil {
+		t.Fatalf("New with both hosts: %v", err)
+	}
+	served := m.Status().Pairs[0].Serial
+	f.writePair(t, f.issue(t, testpki.Options{Hosts: []string{"127.0.0.1"}}))
+	res := m.Reload(context.Background())
+	if res.Pairs[0].Outcome != tlsmgr.Failed || res.Pairs[0].Reason != tlsmgr.ReasonHostMismatch {
+		t.Fatalf("reload without the peer host = %+v, want refused (%s)", res.Pairs[0], tlsmgr.ReasonHostMismatch)
+	}
+	if got := m.Status().Pairs[0].Serial; got != served {
+		t.Errorf("serving %s after the refused reload, want the old %s", got, served)
+	}
+}

@@ -161,7 +161,7 @@ func (m *Manager) checkPairs(old *snapshot, ca *caBundle, now time.Time) ([]*can
 			f.clear()
 			continue
 		}
-		c, err := validatePair(p, f, checkEnv{ca: ca, host: m.cfg.Host, now: now})
+		c, err := validatePair(p, f, checkEnv{ca: ca, host: m.cfg.Host, peerHost: m.cfg.PeerHost, now: now})
 		f.clear()
 		if err != nil {
 			results[i].Outcome, results[i].Reason, results[i].Error = Failed, reasonOf(err), err.Error()

@@ -21,27 +21,27 @@ const (
 // ReloadResult is what one Reload did, per pair and to the CA bundle. It is
 // the answer of POST /v1/tls/reload.
 type ReloadResult struct {
-	Time    time.Time    `json:"time"`
-	Pairs   []PairResult `json:"pairs"`
-	CA      FileResult   `json:"ca"`
-	Rotated bool         `json:"rotated"` // something new is served; subscribers were told
+	Time    time.Time
+	Pairs   []PairResult
+	CA      FileResult
+	Rotated bool // something new is served; subscribers were told
 }
 
 // PairResult is the outcome of a reload for one certificate pair.
 type PairResult struct {
-	Cert    string  `json:"cert"`
-	Key     string  `json:"key"`
-	Outcome Outcome `json:"result"`
-	Reason  Reason  `json:"reason,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Cert    string
+	Key     string
+	Outcome Outcome
+	Reason  Reason
+	Error   string
 }
 
 // FileResult is the outcome of a reload for the CA bundle.
 type FileResult struct {
-	Path    string  `json:"path"`
-	Outcome Outcome `json:"result"`
-	Reason  Reason  `json:"reason,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Path    string
+	Outcome Outcome
+	Reason  Reason
+	Error   string
 }
 
 // Failed reports whether any part of the reload was refused.
@@ -60,53 +60,53 @@ func (r ReloadResult) Failed() bool {
 // Status is the TLS state of a node: what is served, what is on disk and
 // how the last checks went. It is the answer of GET /v1/tls/status.
 type Status struct {
-	Pairs     []PairStatus `json:"pairs"`
-	CA        CAStatus     `json:"ca"`
-	LastCheck time.Time    `json:"last_check"`
+	Pairs     []PairStatus
+	CA        CAStatus
+	LastCheck time.Time
 	// EffectiveExpiry is the earliest effective expiry of the served pairs.
-	EffectiveExpiry time.Time `json:"effective_expiry"`
+	EffectiveExpiry time.Time
 }
 
 // PairStatus describes the served certificate of one pair and the state of
 // its files.
 type PairStatus struct {
-	Cert string `json:"cert"`
-	Key  string `json:"key"`
+	Cert string
+	Key  string
 	CertificateInfo
 	// EffectiveExpiry is the earliest NotAfter of the verified chain.
-	EffectiveExpiry time.Time `json:"effective_expiry"`
-	KeyAlgorithm    string    `json:"key_algorithm"`
+	EffectiveExpiry time.Time
+	KeyAlgorithm    string
 
-	LastCheck           time.Time `json:"last_check"`
-	LastReload          time.Time `json:"last_reload"`   // the last check that succeeded: a candidate accepted or the files unchanged
-	LastRotation        time.Time `json:"last_rotation"` // the last time a new certificate was swapped in (or loaded at start)
-	LastError           string    `json:"last_error,omitempty"`
-	LastErrorReason     Reason    `json:"last_error_reason,omitempty"`
-	ConsecutiveFailures int       `json:"consecutive_failures"`
-	DiffersFromDisk     bool      `json:"differs_from_disk"`
+	LastCheck           time.Time
+	LastReload          time.Time // the last check that succeeded: a candidate accepted or the files unchanged
+	LastRotation        time.Time // the last time a new certificate was swapped in (or loaded at start)
+	LastError           string
+	LastErrorReason     Reason
+	ConsecutiveFailures int
+	DiffersFromDisk     bool
 }
 
 // CertificateInfo identifies one certificate.
 type CertificateInfo struct {
-	Subject     string    `json:"subject"`
-	SANs        []string  `json:"sans,omitempty"`
-	Issuer      string    `json:"issuer"`
-	Serial      string    `json:"serial"`      // hexadecimal
-	Fingerprint string    `json:"fingerprint"` // SHA-256 of the DER, hexadecimal
-	NotBefore   time.Time `json:"not_before"`
-	NotAfter    time.Time `json:"not_after"`
+	Subject     string
+	SANs        []string
+	Issuer      string
+	Serial      string // hexadecimal
+	Fingerprint string // SHA-256 of the DER, hexadecimal
+	NotBefore   time.Time
+	NotAfter    time.Time
 }
 
 // CAStatus describes the served CA bundle and the state of its files.
 type CAStatus struct {
-	Path                string            `json:"path"`
-	Certificates        []CertificateInfo `json:"certificates"`
-	LastCheck           time.Time         `json:"last_check"`
-	LastReload          time.Time         `json:"last_reload"`
-	LastError           string            `json:"last_error,omitempty"`
-	LastErrorReason     Reason            `json:"last_error_reason,omitempty"`
-	ConsecutiveFailures int               `json:"consecutive_failures"`
-	DiffersFromDisk     bool              `json:"differs_from_disk"`
+	Path                string
+	Certificates        []CertificateInfo
+	LastCheck           time.Time
+	LastReload          time.Time
+	LastError           string
+	LastErrorReason     Reason
+	ConsecutiveFailures int
+	DiffersFromDisk     bool
 }
 
 // Status returns the TLS state of the node: what is served, whether it

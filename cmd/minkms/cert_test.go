@@ -556,14 +556,14 @@ func TestCertCheckJSON(t *testing.T) {
 
 // tlsStatusFixture is a node's TLS status as the server writes it: one
 // pair whose new files were refused, and a CA bundle.
-func tlsStatusFixture() tlsmgr.Status {
+func tlsStatusFixture() api.TLSStatus {
 	now := time.Now().UTC()
-	ca := tlsmgr.CertificateInfo{Subject: "CN=minkms CA", Issuer: "CN=minkms CA", Serial: "ca01", Fingerprint: "cafe",
+	ca := api.TLSCertificateInfo{Subject: "CN=minkms CA", Issuer: "CN=minkms CA", Serial: "ca01", Fingerprint: "cafe",
 		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(3650 * 24 * time.Hour)}
-	return tlsmgr.Status{
-		Pairs: []tlsmgr.PairStatus{{
+	return api.TLSStatus{
+		Pairs: []api.TLSPairStatus{{
 			Cert: "/etc/minkms/tls/public.crt", Key: "/etc/minkms/tls/private.key",
-			CertificateInfo: tlsmgr.CertificateInfo{
+			TLSCertificateInfo: api.TLSCertificateInfo{
 				Subject: "CN=n1.kms.example.net", SANs: []string{"n1.kms.example.net", "10.0.0.11"},
 				Issuer: "CN=minkms CA", Serial: "1a2b3c", Fingerprint: "00ff00ff",
 				NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(90*24*time.Hour + time.Hour),
@@ -571,11 +571,11 @@ func tlsStatusFixture() tlsmgr.Status {
 			EffectiveExpiry: now.Add(90*24*time.Hour + time.Hour), KeyAlgorithm: "ECDSA P-256",
 			LastCheck: now.Add(-time.Minute), LastReload: now.Add(-2 * time.Hour), LastRotation: now.Add(-24 * time.Hour),
 			LastError:           "/etc/minkms/tls/private.key: key_mismatch: private key does not match the certificate /etc/minkms/tls/public.crt",
-			LastErrorReason:     tlsmgr.ReasonKeyMismatch,
+			LastErrorReason:     string(tlsmgr.ReasonKeyMismatch),
 			ConsecutiveFailures: 2, DiffersFromDisk: true,
 		}},
-		CA: tlsmgr.CAStatus{
-			Path: "/etc/minkms/ca/ca.crt", Certificates: []tlsmgr.CertificateInfo{ca},
+		CA: api.TLSCAStatus{
+			Path: "/etc/minkms/ca/ca.crt", Certificates: []api.TLSCertificateInfo{ca},
 			LastCheck: now.Add(-time.Minute), LastReload: now.Add(-time.Minute),
 		},
 		LastCheck:       now.Add(-time.Minute),
@@ -665,19 +665,19 @@ func TestCertStatus(t *testing.T) {
 
 func TestCertReload(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	result := func(pair, ca tlsmgr.Outcome) string {
-		res := tlsmgr.ReloadResult{
+	result := func(pair, ca api.TLSOutcome) string {
+		res := api.TLSReloadResult{
 			Time:    now,
-			Pairs:   []tlsmgr.PairResult{{Cert: "/etc/minkms/tls/public.crt", Key: "/etc/minkms/tls/private.key", Outcome: pair}},
-			CA:      tlsmgr.FileResult{Path: "/etc/minkms/ca/ca.crt", Outcome: ca},
-			Rotated: pair == tlsmgr.Reloaded || ca == tlsmgr.Reloaded,
+			Pairs:   []api.TLSPairResult{{Cert: "/etc/minkms/tls/public.crt", Key: "/etc/minkms/tls/private.key", Outcome: pair}},
+			CA:      api.TLSFileResult{Path: "/etc/minkms/ca/ca.crt", Outcome: ca},
+			Rotated: pair == api.TLSReloaded || ca == api.TLSReloaded,
 		}
-		if pair == tlsmgr.Failed {
-			res.Pairs[0].Reason = tlsmgr.ReasonExpired
+		if pair == api.TLSFailed {
+			res.Pairs[0].Reason = string(tlsmgr.ReasonExpired)
 			res.Pairs[0].Error = "/etc/minkms/tls/public.crt: expired: certificate 1 (CN=n1) expired on 2026-01-01 00:00:00"
 		}
-		if ca == tlsmgr.Failed {
-			res.CA.Reason = tlsmgr.ReasonChain
+		if ca == api.TLSFailed {
+			res.CA.Reason = string(tlsmgr.ReasonChain)
 			res.CA.Error = "/etc/minkms/ca/ca.crt: chain: the served certificate /etc/minkms/tls/public.crt does not chain to the new CA bundle"
 		}
 		return mustJSON(t, res)
@@ -692,33 +692,33 @@ func TestCertReload(t *testing.T) {
 	}{
 		{
 			name:       "Unchanged",
-			answer:     answer{200, result(tlsmgr.Unchanged, tlsmgr.Unchanged)},
+			answer:     answer{200, result(api.TLSUnchanged, api.TLSUnchanged)},
 			wantCode:   exitOK,
 			wantStdout: []string{"/etc/minkms/tls/public.crt         unchanged\n", "/etc/minkms/ca/ca.crt (CA bundle)  unchanged\n", "Nothing changed"},
 		},
 		{
 			name:       "Reloaded",
-			answer:     answer{200, result(tlsmgr.Reloaded, tlsmgr.Unchanged)},
+			answer:     answer{200, result(api.TLSReloaded, api.TLSUnchanged)},
 			wantCode:   exitOK,
 			wantStdout: []string{"/etc/minkms/tls/public.crt         reloaded\n", "New certificates are served from the next handshake."},
 		},
 		{
 			name:       "PairFailed",
-			answer:     answer{200, result(tlsmgr.Failed, tlsmgr.Unchanged)},
+			answer:     answer{200, result(api.TLSFailed, api.TLSUnchanged)},
 			wantCode:   exitLocal,
 			wantStdout: []string{"/etc/minkms/tls/public.crt         failed: /etc/minkms/tls/public.crt: expired: certificate 1 (CN=n1) expired on 2026-01-01 00:00:00\n"},
 			wantStderr: "minkms: 1 certificate pair failed to reload; the node keeps serving its old certificate",
 		},
 		{
 			name:       "CAFailed",
-			answer:     answer{200, result(tlsmgr.Unchanged, tlsmgr.Failed)},
+			answer:     answer{200, result(api.TLSUnchanged, api.TLSFailed)},
 			wantCode:   exitLocal,
 			wantStdout: []string{"/etc/minkms/ca/ca.crt (CA bundle)  failed: /etc/minkms/ca/ca.crt: chain: the served certificate"},
 			wantStderr: "minkms: the CA bundle failed to reload; the node keeps serving its old bundle",
 		},
 		{
 			name:       "PairFailedJSON",
-			answer:     answer{200, result(tlsmgr.Failed, tlsmgr.Unchanged)},
+			answer:     answer{200, result(api.TLSFailed, api.TLSUnchanged)},
 			json:       true,
 			wantCode:   exitLocal,
 			wantStdout: []string{`"result": "failed"`, `"reason": "expired"`},
