@@ -59,6 +59,7 @@ type Server struct {
 	peer  *peernet.Network
 	svc   *kms.Service
 	certs *tlsmgr.Manager
+	conns *connLimiter // the API's connection limits, below ln's TLS
 	ln    net.Listener
 	http  *http.Server
 
@@ -199,7 +200,9 @@ func (s *Server) openListeners() error {
 	}
 	tlsConfig := s.certs.ServerTLSConfig()
 	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
-	s.ln = tls.NewListener(ln, tlsConfig)
+	// Connections over the limits are closed before their TLS handshake.
+	s.conns = newConnLimiter(ln, apiConnLimits(s.cfg.Limits, s.log), s.log)
+	s.ln = tls.NewListener(s.conns, tlsConfig)
 
 	key, err := s.cfg.RootKey.load()
 	if err != nil {
@@ -326,6 +329,11 @@ func (s *Server) openHandler() error {
 	if err := tlsmetrics.Register(registry, s.certs); err != nil {
 		return fmt.Errorf("registering TLS metrics: %w", err)
 	}
+	for _, c := range s.conns.collectors() {
+		if err := registry.Register(c); err != nil {
+			return fmt.Errorf("registering connection metrics: %w", err)
+		}
+	}
 	h := &handler{
 		svc:      s.svc,
 		log:      s.log,
@@ -345,6 +353,10 @@ func (s *Server) openHandler() error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          log.New(httpErrorLog{log: s.log, certs: s.certs}, "", 0),
+		// Connections without an authenticated request idle for
+		// limits.unauthenticated_idle_timeout only, the others IdleTimeout.
+		ConnState:   s.conns.ConnState,
+		ConnContext: s.conns.ConnContext,
 	}
 	return nil
 }
