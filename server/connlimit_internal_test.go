@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,7 @@ func limitedServer(t *testing.T, limits connLimits, http2 bool) (*httptest.Serve
 	srv.Config.ReadHeaderTimeout = time.Minute
 	srv.Config.ConnState = l.ConnState
 	srv.Config.ConnContext = l.ConnContext
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes cut short by the idle timer
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, l
