@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,4 +320,29 @@ func metricValue(t *testing.T, l *connLimiter, name, reason string) float64 {
 	}
 	t.Fatalf("no metric %s{reason=%q}", name, reason)
 	return 0
+}
+
+// TestAPIConnLimits: max_connections is derived from the open-file limit
+// unless set, and a cap above the derived one is warned about.
+func TestAPIConnLimits(t *testing.T) {
+	nofile, err := openFileLimit()
+	if err != nil {
+		t.Skip("no open-file limit here:", err)
+	}
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	cl := apiConnLimits(LimitsConfig{}, logger)
+	if want := DefaultMaxConnections(nofile); cl.Max != want || cl.UnauthIdle != DefaultUnauthenticatedIdleTimeout || cl.MaxPerIP != 0 {
+		t.Errorf("defaults = %+v, want Max %d, UnauthIdle %s, MaxPerIP 0", cl, want, DefaultUnauthenticatedIdleTimeout)
+	}
+	if strings.Contains(logs.String(), "WARN") {
+		t.Errorf("warned about the defaults:\n%s", logs.String())
+	}
+	cl = apiConnLimits(LimitsConfig{MaxConnections: int(nofile), MaxConnectionsPerIP: 7}, logger)
+	if cl.Max != int(nofile) || cl.MaxPerIP != 7 {
+		t.Errorf("configured = %+v", cl)
+	}
+	if !strings.Contains(logs.String(), "level=WARN msg=\"limits.max_connections leaves fewer file descriptors") {
+		t.Errorf("no warning about a cap of the whole open-file limit:\n%s", logs.String())
+	}
 }
