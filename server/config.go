@@ -32,6 +32,11 @@ const (
 	DefaultWarnBefore     = 48 * time.Hour
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultMaxStale       = 30 * time.Second
+
+	// DefaultUnauthenticatedIdleTimeout is how long a client API
+	// connection that has not made an authenticated request may stay idle
+	// (limits.unauthenticated_idle_timeout).
+	DefaultUnauthenticatedIdleTimeout = 10 * time.Second
 )
 
 // Defaults of the raft settings (cluster.raft), those of package cluster:
@@ -148,9 +153,24 @@ type LogConfig struct {
 	Format string
 }
 
-// LimitsConfig bounds the work of one request.
+// LimitsConfig bounds the work of one request and the client API's
+// connections.
 type LimitsConfig struct {
 	RequestTimeout time.Duration
+
+	// MaxConnections caps the open client API connections; 0 derives it
+	// from the open-file limit (see DefaultMaxConnections), keeping
+	// descriptors for raft, the internal RPC and the node's files.
+	MaxConnections int
+
+	// MaxConnectionsPerIP caps the open client API connections from one
+	// remote address; 0 for no cap.
+	MaxConnectionsPerIP int
+
+	// UnauthenticatedIdleTimeout closes a client API connection that has
+	// not made an authenticated request after it idled this long (default
+	// DefaultUnauthenticatedIdleTimeout).
+	UnauthenticatedIdleTimeout time.Duration
 }
 
 // ConfigError is an error in a config file: the file, the line, the setting
@@ -220,7 +240,10 @@ type fileConfig struct {
 		Format string `yaml:"format"`
 	} `yaml:"log"`
 	Limits struct {
-		RequestTimeout string `yaml:"request_timeout"`
+		RequestTimeout             string `yaml:"request_timeout"`
+		MaxConnections             *int64 `yaml:"max_connections"`
+		MaxConnectionsPerIP        *int64 `yaml:"max_connections_per_ip"`
+		UnauthenticatedIdleTimeout string `yaml:"unauthenticated_idle_timeout"`
 	} `yaml:"limits"`
 }
 
@@ -387,6 +410,8 @@ func (v *validator) has(path ...any) bool {
 const (
 	minReloadInterval = time.Second
 	minRequestTimeout = 100 * time.Millisecond
+
+	minUnauthenticatedIdleTimeout = 100 * time.Millisecond
 )
 
 // duration parses the duration at path: def if s is empty, an error if it
@@ -452,8 +477,34 @@ func (v *validator) config(fc *fileConfig) *Config {
 	v.tls(fc, cfg)
 	v.cluster(fc, cfg)
 	v.log(fc, cfg)
-	cfg.Limits.RequestTimeout = v.duration(fc.Limits.RequestTimeout, DefaultRequestTimeout, minRequestTimeout, "limits", "request_timeout")
+	v.limits(fc, cfg)
 	return cfg
+}
+
+// maxConnectionsLimit bounds limits.max_connections and
+// limits.max_connections_per_ip: no process has more file descriptors.
+const maxConnectionsLimit = 1 << 24
+
+func (v *validator) limits(fc *fileConfig, cfg *Config) {
+	l := fc.Limits
+	cfg.Limits.RequestTimeout = v.duration(l.RequestTimeout, DefaultRequestTimeout, minRequestTimeout, "limits", "request_timeout")
+	cfg.Limits.MaxConnections = v.connections(l.MaxConnections, 1, "limits", "max_connections")
+	cfg.Limits.MaxConnectionsPerIP = v.connections(l.MaxConnectionsPerIP, 0, "limits", "max_connections_per_ip")
+	cfg.Limits.UnauthenticatedIdleTimeout = v.duration(l.UnauthenticatedIdleTimeout, DefaultUnauthenticatedIdleTimeout,
+		minUnauthenticatedIdleTimeout, "limits", "unauthenticated_idle_timeout")
+}
+
+// connections parses a connection count at path: 0 if it is absent, an
+// error if it is below min or above maxConnectionsLimit.
+func (v *validator) connections(n *int64, min int64, path ...any) int {
+	switch {
+	case n == nil:
+		return 0
+	case *n < min || *n > maxConnectionsLimit:
+		v.errorf(path, "must be between %d and %d, not %d", min, maxConnectionsLimit, *n)
+		return 0
+	}
+	return int(*n)
 }
 
 func (v *validator) rootKey(fc *fileConfig, cfg *Config) {
@@ -778,7 +829,13 @@ func (c *Config) check() error {
 	if c.Limits.RequestTimeout <= 0 {
 		c.Limits.RequestTimeout = DefaultRequestTimeout
 	}
+	if c.Limits.UnauthenticatedIdleTimeout <= 0 {
+		c.Limits.UnauthenticatedIdleTimeout = DefaultUnauthenticatedIdleTimeout
+	}
 	var errs []error
+	if c.Limits.MaxConnections < 0 || c.Limits.MaxConnectionsPerIP < 0 {
+		errs = append(errs, errors.New("server: config: limits: max_connections and max_connections_per_ip must not be negative"))
+	}
 	for _, p := range c.Cluster.problems() {
 		errs = append(errs, fmt.Errorf("server: config: %s: %s", fieldName(append([]any{"cluster"}, p.path...)), p.msg))
 	}

@@ -108,7 +108,7 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		Log:    server.LogConfig{Level: slog.LevelInfo, Format: "text"},
-		Limits: server.LimitsConfig{RequestTimeout: 10 * time.Second},
+		Limits: server.LimitsConfig{RequestTimeout: 10 * time.Second, UnauthenticatedIdleTimeout: server.DefaultUnauthenticatedIdleTimeout},
 	}
 	if len(cfg.Admins) != 1 || string(cfg.Admins[0]) != adminID {
 		t.Errorf("Admins = %v, want [%s]", cfg.Admins, adminID)
@@ -136,7 +136,8 @@ cluster: { node_id: n7 }
 	if cfg.Address != server.DefaultAddress || cfg.Cluster.NodeID != "n7" ||
 		cfg.Cluster.Advertise != server.DefaultAddress || cfg.TLS.ReloadInterval != server.DefaultReloadInterval ||
 		cfg.TLS.WarnBefore != server.DefaultWarnBefore || cfg.Limits.RequestTimeout != server.DefaultRequestTimeout ||
-		cfg.Log.Format != "text" || cfg.Log.Level != slog.LevelInfo || cfg.RootKey.File != "/k" {
+		cfg.Log.Format != "text" || cfg.Log.Level != slog.LevelInfo || cfg.RootKey.File != "/k" ||
+		cfg.Limits.MaxConnections != 0 || cfg.Limits.MaxConnectionsPerIP != 0 || cfg.Limits.UnauthenticatedIdleTimeout != 10*time.Second {
 		t.Errorf("defaults not applied: %+v", *cfg)
 	}
 	wantCluster := server.ClusterConfig{
@@ -193,6 +194,45 @@ func TestParseConfigAdvertisePeer(t *testing.T) {
 			t.Errorf("address %s, advertise_peer %q: AdvertisePeer = %q, want %q", tc.address, tc.advertisePeer, cfg.Cluster.AdvertisePeer, tc.want)
 		}
 	}
+}
+
+// TestParseConfigConnectionLimits: the limits of the client API's
+// connections, and their errors with file and line.
+func TestParseConfigConnectionLimits(t *testing.T) {
+	limits := func(lines string) string { return edit(t, "request_timeout", "  request_timeout: 10s\n"+lines) }
+	cfg, err := server.ParseConfig("minkms.yaml", []byte(limits("  max_connections: 5000\n  max_connections_per_ip: 100\n  unauthenticated_idle_timeout: 3s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := server.LimitsConfig{RequestTimeout: 10 * time.Second, MaxConnections: 5000, MaxConnectionsPerIP: 100, UnauthenticatedIdleTimeout: 3 * time.Second}
+	if cfg.Limits != want {
+		t.Errorf("Limits = %+v, want %+v", cfg.Limits, want)
+	}
+	for _, tc := range []struct{ name, lines, want string }{
+		{"MaxConnectionsZero", "  max_connections: 0", `minkms.yaml:38: limits.max_connections: must be between 1 and 16777216, not 0`},
+		{"MaxConnectionsNegative", "  max_connections: -1", `minkms.yaml:38: limits.max_connections: must be between 1 and 16777216, not -1`},
+		{"MaxConnectionsHuge", "  max_connections: 100000000", `minkms.yaml:38: limits.max_connections: must be between 1 and 16777216, not 100000000`},
+		{"MaxConnectionsNotNumber", "  max_connections: many", `minkms.yaml:38: cannot unmarshal !!str`},
+		{"MaxPerIPNegative", "  max_connections_per_ip: -5", `minkms.yaml:38: limits.max_connections_per_ip: must be between 0 and 16777216, not -5`},
+		{"IdleTimeoutTooShort", "  unauthenticated_idle_timeout: 10ms", `minkms.yaml:38: limits.unauthenticated_idle_timeout: 10ms is too short: use at least 100ms`},
+		{"IdleTimeoutNoUnit", "  unauthenticated_idle_timeout: 10", `minkms.yaml:38: limits.unauthenticated_idle_timeout: invalid duration "10"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.ParseConfig("minkms.yaml", []byte(limits(tc.lines)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseConfig = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("PerIPZeroIsOff", func(t *testing.T) {
+		cfg, err := server.ParseConfig("minkms.yaml", []byte(limits("  max_connections_per_ip: 0")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Limits.MaxConnectionsPerIP != 0 {
+			t.Errorf("MaxConnectionsPerIP = %d, want 0 (off)", cfg.Limits.MaxConnectionsPerIP)
+		}
+	})
 }
 
 // TestParseConfigREADME: the config example in the README is a valid file.

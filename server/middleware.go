@@ -206,7 +206,9 @@ func (h *handler) validateParams(next http.Handler) http.Handler {
 }
 
 // authenticate resolves the caller from the client certificate: none is
-// 401 "no client certificate", an unknown identity 403.
+// 401 "no client certificate", an unknown identity 403. A connection that
+// made an authenticated request is no longer closed for idling
+// unauthenticated (see connlimit.go).
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -228,6 +230,7 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ri.caller = &caller
+		markAuthenticated(r.Context())
 		next.ServeHTTP(w, r)
 	})
 }

@@ -64,16 +64,17 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 
-	db   *storage.DB
-	node atomic.Pointer[cluster.Node]
-	peer *peernet.Network
+	db    *storage.DB
+	node  atomic.Pointer[cluster.Node]
+	peer  *peernet.Network
+	svc   *kms.Service
+	certs *tlsmgr.Manager
+	conns *connLimiter // the API's connection limits, below ln's TLS
+	ln    net.Listener
+	http  *http.Server
 
 	rootKeyCheck []byte          // to be written to the data directory once raft accepted it
 	startCtx     context.Context // New's, for the steps of the start
-	svc          *kms.Service
-	certs        *tlsmgr.Manager
-	ln           net.Listener
-	http         *http.Server
 
 	// hup receives SIGHUP from New to Close, so that a reload signal sent
 	// while the node starts (waiting for a raft leader may take a while)
@@ -235,7 +236,9 @@ func (s *Server) openListeners() error {
 	}
 	tlsConfig := s.certs.ServerTLSConfig()
 	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
-	s.ln = tls.NewListener(ln, tlsConfig)
+	// Connections over the limits are closed before their TLS handshake.
+	s.conns = newConnLimiter(ln, apiConnLimits(s.cfg.Limits, s.log), s.log)
+	s.ln = tls.NewListener(s.conns, tlsConfig)
 
 	key, err := s.cfg.RootKey.load()
 	if err != nil {
@@ -370,6 +373,11 @@ func (s *Server) openHandler() error {
 	if err := tlsmetrics.Register(registry, s.certs); err != nil {
 		return fmt.Errorf("registering TLS metrics: %w", err)
 	}
+	for _, c := range s.conns.collectors() {
+		if err := registry.Register(c); err != nil {
+			return fmt.Errorf("registering connection metrics: %w", err)
+		}
+	}
 	h := &handler{
 		svc:      s.svc,
 		log:      s.log,
@@ -389,6 +397,10 @@ func (s *Server) openHandler() error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          log.New(httpErrorLog{log: s.log, certs: s.certs}, "", 0),
+		// Connections without an authenticated request idle for
+		// limits.unauthenticated_idle_timeout only, the others IdleTimeout.
+		ConnState:   s.conns.ConnState,
+		ConnContext: s.conns.ConnContext,
 	}
 	return nil
 }
