@@ -278,7 +278,7 @@ func (s *Server) openCluster() error {
 		return fmt.Errorf("starting raft: %w", err)
 	}
 	s.node.Store(node)
-	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins})
+	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins, ClusterID: node.ClusterID})
 	return s.openHandler()
 }
 
@@ -481,6 +481,9 @@ type nodeState struct{ s *Server }
 func (n nodeState) ID() string         { return n.s.cfg.Cluster.NodeID }
 func (n nodeState) IsLeader() bool     { return n.s.node.Load().IsLeader() }
 func (n nodeState) Started() time.Time { return n.s.started }
+
+// ClusterID returns the id of the cluster, "" while it is not known.
+func (n nodeState) ClusterID() string { return n.s.node.Load().ClusterID() }
 
 // readyTimeout bounds the catch-up a readiness probe waits for.
 const readyTimeout = 2 * time.Second
