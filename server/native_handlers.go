@@ -211,7 +211,8 @@ func (h *handler) createIdentity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		if msg := kms.Message(err); msg != err.Error() && kms.ErrorCode(err) != kms.Internal {
 			// The caller sees msg only; the reason is for the operator.
-			h.log.DebugContext(r.Context(), "Identity not created: "+err.Error(),
+			h.log.DebugContext(r.Context(), "Identity not created",
+				slog.String("reason", err.Error()),
 				slog.String("request_id", requestID(r.Context())),
 				slog.String("identity", string(id)),
 				slog.String("enclave", enclaveOf(r)),
