@@ -165,8 +165,12 @@ func (e *Enclave) identityPath(identity string) string {
 }
 
 // CreateIdentity lets an identity ("h1:…") into the enclave, as an admin or
-// with a policy, and returns it. If the identity is already assigned, it
-// returns ErrIdentityExists; if the policy does not exist, ErrPolicyNotFound.
+// with a policy, and returns it. An enclave admin must send the key
+// holder's consent in req.Proof (see NewIdentityProof); without one, or if
+// the identity belongs to another enclave, it gets ErrNotAllowed, with an
+// invalid one ErrInvalidProof. If the identity is already in this enclave
+// (or, for a cluster admin, in any), it returns ErrIdentityExists; if the
+// policy does not exist, ErrPolicyNotFound.
 func (e *Enclave) CreateIdentity(ctx context.Context, identity string, req *CreateIdentityRequest) (*IdentityInfo, error) {
 	if req == nil {
 		req = &CreateIdentityRequest{}

@@ -75,6 +75,12 @@ var (
 	// ErrNoCertificate is returned when a request that needs a client
 	// certificate was sent without one.
 	ErrNoCertificate = &Error{http.StatusUnauthorized, "no client certificate"}
+	// ErrInvalidProof is returned when the identity proof of a create
+	// identity request is malformed, not signed by the identity's key,
+	// made for another cluster, enclave or identity, or expired (native
+	// routes only). The server does not say which: ParseIdentityProof
+	// shows what a token claims.
+	ErrInvalidProof = &Error{http.StatusBadRequest, "invalid identity proof"}
 )
 
 // The errors of a cluster that cannot take a request now, on every route.

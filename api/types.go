@@ -99,6 +99,10 @@ type HMACResponse struct {
 type VersionResponse struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit,omitempty"`
+	// ClusterID names the cluster of the node, as identity proofs do; ""
+	// while the node does not know it yet. It is not a secret: a key
+	// holder that is not let in yet reads it here to make a proof.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // StatusResponse is the answer of GET /v1/status.
@@ -109,6 +113,8 @@ type StatusResponse struct {
 	UpTime  time.Duration `json:"uptime"` // nanoseconds
 	NodeID  string        `json:"node_id,omitempty"`
 	Leader  bool          `json:"leader"`
+	// ClusterID names the cluster, as identity proofs do.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // HealthResponse is the answer of the health routes.
@@ -136,9 +142,15 @@ type PolicyInfo struct {
 // CreateIdentityRequest is the body of the native identity create route.
 // An admin identity may do everything in its enclave; a user identity
 // what its policy allows.
+//
+// Proof is the consent of the identity's key holder to be bound to this
+// enclave of this cluster: a token made by NewIdentityProof (or "minkms
+// identity proof") with the identity's private key. An enclave admin needs
+// one; a cluster admin does not, but a proof that is sent is checked.
 type CreateIdentityRequest struct {
 	Admin  bool   `json:"admin,omitempty"`
 	Policy string `json:"policy,omitempty"`
+	Proof  string `json:"proof,omitempty"`
 }
 
 // IdentityInfo describes an identity.

@@ -65,7 +65,7 @@ func TestIdentities(t *testing.T) {
 	e.MustPolicy(t, "default", "p", kms.Policy{Allow: map[kms.Action][]string{kms.ActionKeyEncrypt: {"*"}}})
 	alice := MustIdentity(t, "alice")
 
-	info, err := e.svc.CreateIdentity(ctx, e.admin, "default", alice, false, "p")
+	info, err := e.svc.CreateIdentity(ctx, e.admin, "default", alice, false, "p", "")
 	wantErr(t, err, nil)
 	if info.Identity != alice || info.Enclave != "default" || info.Admin || info.Policy != "p" || info.CreatedBy != e.admin.Identity {
 		t.Fatalf("CreateIdentity = %+v", info)
@@ -96,7 +96,7 @@ func TestIdentities(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.svc.CreateIdentity(ctx, e.admin, tt.enclave, tt.id, tt.admin, tt.policy)
+			_, err := e.svc.CreateIdentity(ctx, e.admin, tt.enclave, tt.id, tt.admin, tt.policy, "")
 			if tt.want != nil {
 				wantErr(t, err, tt.want)
 			}
@@ -128,10 +128,11 @@ func TestIdentities(t *testing.T) {
 	})
 	t.Run("enclave admin manages its enclave", func(t *testing.T) {
 		ea := e.MustUser(t, "e2", "e2admin", true, "")
-		bob := MustIdentity(t, "bob")
-		_, err := e.svc.CreateIdentity(ctx, ea, "e2", bob, true, "")
+		bob, bobKey := MustHolder(t)
+		_, err := e.svc.CreateIdentity(ctx, ea, "e2", bob, true, "", MustProof(t, bobKey, "e2"))
 		wantErr(t, err, nil)
-		_, err = e.svc.CreateIdentity(ctx, ea, "default", MustIdentity(t, "carol"), true, "")
+		carol, carolKey := MustHolder(t)
+		_, err = e.svc.CreateIdentity(ctx, ea, "default", carol, true, "", MustProof(t, carolKey, "default"))
 		wantErr(t, err, kms.ErrNotAllowed)
 		wantErr(t, e.svc.DeleteIdentity(ctx, ea, "e2", bob), nil)
 	})

@@ -9,7 +9,11 @@ import (
 //
 //   - Cluster admins (Options.Admins) may do everything in every enclave.
 //   - An enclave admin may do everything inside its own enclave: keys,
-//     identities and policies, but not create, list or delete enclaves.
+//     identities and policies, but not create, list or delete enclaves;
+//     and it may bind an identity to its enclave only with an identity
+//     proof from the identity's key holder (see consent.go). An identity
+//     bound elsewhere is ErrNotAllowed to it, as a missing proof is; only
+//     cluster admins get ErrIdentityExists for it.
 //   - A user may do key actions in its own enclave that its policy allows,
 //     and nothing else.
 //   - Anyone may call Self.

@@ -148,7 +148,7 @@ func TestAuthorization(t *testing.T) {
 	})
 	t.Run("user cannot manage", func(t *testing.T) {
 		u := callers["user"]
-		_, err := e.svc.CreateIdentity(ctx, u, "default", MustIdentity(t, "x"), true, "")
+		_, err := e.svc.CreateIdentity(ctx, u, "default", MustIdentity(t, "x"), true, "", "")
 		wantErr(t, err, kms.ErrNotAllowed)
 		_, err = e.svc.CreatePolicy(ctx, u, "default", "p", kms.Policy{}, false)
 		wantErr(t, err, kms.ErrNotAllowed)

@@ -1,8 +1,10 @@
 // Package kms is the key-management domain of minkms: keys and their
 // versions, encryption, data keys and MACs, and the identities, policies and
 // enclaves that say who may use which key. It is not a server, a store or a
-// cluster: it imports no other package of minkms, and the server wires in
-// the state it reads and the way it proposes changes.
+// cluster: it imports no other package of minkms but two leaves of plain
+// types and rules (the change vocabulary storage/kv and the identity proof
+// idproof), and the server wires in the state it reads and the way it
+// proposes changes.
 //
 // # Enclaves, identities, policies
 //
@@ -11,7 +13,9 @@
 // its Identity, the hash of its certificate's public key, and belongs to at
 // most one enclave. The cluster admins, named in the config file, may do
 // everything everywhere; an enclave admin everything inside its enclave; a
-// user only the key actions its policy allows. Policy rules map actions to
+// user only the key actions its policy allows. An enclave admin binds an
+// identity to its enclave only with the consent of the identity's key
+// holder, an idproof token (see consent.go). Policy rules map actions to
 // name patterns, and deny wins. authz.go holds every rule in one place, and
 // every operation is authorised before it reveals whether what it acts on
 // exists.
@@ -39,7 +43,7 @@
 // proposing a kv.Change: mutations guarded by preconditions that every node
 // checks and applies the same way (see state.go and store.go for the
 // layout). The change vocabulary is package storage/kv, a leaf that kms,
-// storage and cluster share, the only package of ours kms imports. Every
+// storage and cluster share. Every
 // precondition carries a code saying what its failure means ("key-exists");
 // store.go maps the code of a failed one to kms's error in one table.
 // Conflicts are decided by the preconditions: of two concurrent creates of

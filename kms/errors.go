@@ -66,6 +66,12 @@ var (
 	ErrNoIdentity         = &Error{Unauthenticated, "no client certificate"}
 	ErrNoLeader           = &Error{Unavailable, "no leader: this node cannot reach a raft leader now"}
 
+	// ErrInvalidProof is returned for an identity proof that is malformed,
+	// not signed by the identity's key, made for another cluster, enclave
+	// or identity, or expired. The error returned wraps it and the reason,
+	// for the log; callers see this message only.
+	ErrInvalidProof = &Error{Invalid, "invalid identity proof"}
+
 	// ErrInternal is what callers see of every unexpected failure. The
 	// error returned wraps both ErrInternal and the cause, so the cause
 	// can be logged while the message shown stays "internal error".

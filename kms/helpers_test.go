@@ -2,12 +2,17 @@ package kms_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/minkms/minkms/idproof"
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/kms/kmstest"
 )
@@ -20,6 +25,39 @@ type env struct {
 }
 
 var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// testClusterID is the cluster id of every MustEnv.
+const testClusterID = "c-test"
+
+// MustHolder returns a new Ed25519 key and its identity: a client that can
+// make identity proofs.
+func MustHolder(tb testing.TB) (kms.Identity, crypto.Signer) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	spki, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := kms.ParseIdentity(idproof.IdentityOf(spki))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id, priv
+}
+
+// MustProof returns a proof by key for enclave of the test cluster, issued
+// at testNow for an hour.
+func MustProof(tb testing.TB, key crypto.Signer, enclave string) string {
+	tb.Helper()
+	tok, err := idproof.Sign(key, testClusterID, enclave, testNow, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
 
 // MustIdentity returns a valid identity derived from seed.
 func MustIdentity(tb testing.TB, seed string) kms.Identity {
@@ -36,7 +74,11 @@ func MustIdentity(tb testing.TB, seed string) kms.Identity {
 func MustEnv(tb testing.TB, opts ...func(*kms.Options)) *env {
 	tb.Helper()
 	st := kmstest.New(tb)
-	o := kms.Options{Admins: []kms.Identity{MustIdentity(tb, "root")}, Now: func() time.Time { return testNow }}
+	o := kms.Options{
+		Admins:    []kms.Identity{MustIdentity(tb, "root")},
+		Now:       func() time.Time { return testNow },
+		ClusterID: func() string { return testClusterID },
+	}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -87,7 +129,7 @@ func (e *env) MustPolicy(tb testing.TB, enclave, name string, p kms.Policy) {
 func (e *env) MustUser(tb testing.TB, enclave, seed string, admin bool, policy string) kms.Caller {
 	tb.Helper()
 	id := MustIdentity(tb, seed)
-	if _, err := e.svc.CreateIdentity(context.Background(), e.admin, enclave, id, admin, policy); err != nil {
+	if _, err := e.svc.CreateIdentity(context.Background(), e.admin, enclave, id, admin, policy, ""); err != nil {
 		tb.Fatalf("CreateIdentity(%s, %s): %v", enclave, seed, err)
 	}
 	return MustCaller(tb, e.svc, id)

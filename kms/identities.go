@@ -20,11 +20,20 @@ type IdentityInfo struct {
 }
 
 // CreateIdentity assigns id to enclave, as an enclave admin (admin) or as a
-// user bound by policy; admins of the enclave may. A user needs a policy,
-// and a named policy must exist in the enclave (ErrPolicyNotFound). An
-// identity belongs to at most one enclave: if id is known in any enclave,
-// or is a cluster admin, it returns ErrIdentityExists.
-func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, id Identity, admin bool, policy string) (IdentityInfo, error) {
+// user bound by policy. A user needs a policy, and a named policy must exist
+// in the enclave (ErrPolicyNotFound).
+//
+// Cluster admins may bind any identity. An enclave admin may bind one to its
+// own enclave only with proof, an idproof token by which the identity's key
+// holder agrees to that enclave of this cluster; without one it gets
+// ErrNotAllowed, with an invalid one ErrInvalidProof. A proof that is sent
+// is checked, also for cluster admins.
+//
+// An identity belongs to at most one enclave. If id is known in any enclave
+// or is a cluster admin, a cluster admin gets ErrIdentityExists; an enclave
+// admin gets it only if id is in its own enclave and ErrNotAllowed
+// otherwise, so that it learns nothing of other enclaves.
+func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, id Identity, admin bool, policy, proof string) (IdentityInfo, error) {
 	if err := ValidName(enclave); err != nil {
 		return IdentityInfo{}, err
 	}
@@ -42,8 +51,11 @@ func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, 
 	if !admin && policy == "" {
 		return IdentityInfo{}, Invalidf("invalid identity: a user identity needs a policy")
 	}
+	if err := s.checkConsent(c, enclave, id, proof); err != nil {
+		return IdentityInfo{}, err
+	}
 	if s.admins[id] {
-		return IdentityInfo{}, ErrIdentityExists
+		return IdentityInfo{}, s.identityTaken(ctx, c, enclave, id)
 	}
 	rec := identityRecord{Admin: admin, Policy: policy, CreatedAt: s.now().UTC(), CreatedBy: c.Identity}
 	info := IdentityInfo{Identity: id, Enclave: enclave, Admin: admin, Policy: policy, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy}
@@ -82,10 +94,10 @@ func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, 
 		if _, stale, err := s.staleIndex(ctx, id); err != nil {
 			return IdentityInfo{}, err
 		} else if !stale {
-			return IdentityInfo{}, ErrIdentityExists
+			return IdentityInfo{}, s.identityTaken(ctx, c, enclave, id)
 		}
 	}
-	return IdentityInfo{}, ErrIdentityExists
+	return IdentityInfo{}, s.identityTaken(ctx, c, enclave, id)
 }
 
 // errNoIndex marks an identity without an index entry.

@@ -24,6 +24,9 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the source of key material and nonces; crypto/rand if nil.
 	Rand io.Reader
+	// ClusterID returns the id of the cluster, which identity proofs name;
+	// "" while it is not known, when every proof is refused. Nil: always "".
+	ClusterID func() string
 }
 
 // Service is the key-management domain: it authorises every operation,
@@ -38,16 +41,19 @@ type Service struct {
 	// envelopeFormat is the envelope format Encrypt writes; 0 means the
 	// newest. Only tests and benchmarks set it (export_test).
 	envelopeFormat int
+	// clusterID: see Options.ClusterID.
+	clusterID func() string
 }
 
 // New returns a Service that reads the state from r and changes it through p.
 func New(r Reader, p Proposer, opts Options) *Service {
 	s := &Service{
-		r:      r,
-		p:      p,
-		admins: make(map[Identity]bool, len(opts.Admins)),
-		now:    opts.Now,
-		rand:   opts.Rand,
+		r:         r,
+		p:         p,
+		admins:    make(map[Identity]bool, len(opts.Admins)),
+		now:       opts.Now,
+		rand:      opts.Rand,
+		clusterID: opts.ClusterID,
 	}
 	for _, id := range opts.Admins {
 		s.admins[id] = true
@@ -57,6 +63,9 @@ func New(r Reader, p Proposer, opts Options) *Service {
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
+	}
+	if s.clusterID == nil {
+		s.clusterID = func() string { return "" }
 	}
 	return s
 }

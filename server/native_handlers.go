@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/minkms/minkms/api"
@@ -206,8 +207,17 @@ func (h *handler) createIdentity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	info, err := h.svc.CreateIdentity(r.Context(), callerOf(r.Context()), enclaveOf(r), id, req.Admin, req.Policy)
+	info, err := h.svc.CreateIdentity(r.Context(), callerOf(r.Context()), enclaveOf(r), id, req.Admin, req.Policy, req.Proof)
 	if err != nil {
+		if msg := kms.Message(err); msg != err.Error() && kms.ErrorCode(err) != kms.Internal {
+			// The caller sees msg only; the reason is for the operator.
+			h.log.DebugContext(r.Context(), "Identity not created",
+				slog.String("reason", err.Error()),
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("identity", string(id)),
+				slog.String("enclave", enclaveOf(r)),
+				slog.String("caller", string(callerOf(r.Context()).Identity)))
+		}
 		return err
 	}
 	writeJSON(w, http.StatusOK, identityInfo(info))

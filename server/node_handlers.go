@@ -16,6 +16,8 @@ type nodeInfo interface {
 	ID() string
 	IsLeader() bool
 	Started() time.Time
+	// ClusterID returns the id of the cluster, "" while it is not known.
+	ClusterID() string
 	// Ready returns nil when raft has a leader and kms is initialised,
 	// else an Unavailable error that says why not.
 	Ready(ctx context.Context) error
@@ -32,7 +34,9 @@ var _ certManager = (*tlsmgr.Manager)(nil)
 var errTLSUnavailable = &kms.Error{Code: kms.Unavailable, Message: "TLS status unavailable"}
 
 func (h *handler) version(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, api.VersionResponse{Version: Version})
+	// The cluster id is not secret: a client that is not let in yet needs
+	// it to make an identity proof.
+	writeJSON(w, http.StatusOK, api.VersionResponse{Version: Version, ClusterID: h.node.ClusterID()})
 	return nil
 }
 
@@ -57,6 +61,8 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) error {
 		UpTime:  time.Since(h.node.Started()).Round(time.Second),
 		NodeID:  h.node.ID(),
 		Leader:  h.node.IsLeader(),
+
+		ClusterID: h.node.ClusterID(),
 	})
 	return nil
 }

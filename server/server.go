@@ -325,7 +325,7 @@ func (s *Server) openCluster() error {
 			return err
 		}
 	}
-	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins})
+	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins, ClusterID: node.ClusterID})
 	return s.openHandler()
 }
 
@@ -540,6 +540,9 @@ type nodeState struct{ s *Server }
 func (n nodeState) ID() string         { return n.s.cfg.Cluster.NodeID }
 func (n nodeState) IsLeader() bool     { return n.s.node.Load().IsLeader() }
 func (n nodeState) Started() time.Time { return n.s.started }
+
+// ClusterID returns the id of the cluster, "" while it is not known.
+func (n nodeState) ClusterID() string { return n.s.node.Load().ClusterID() }
 
 // readyTimeout bounds the catch-up a readiness probe waits for.
 const readyTimeout = 2 * time.Second

@@ -251,6 +251,13 @@ func TestNodeRoutes(t *testing.T) {
 		if v.Version != server.Version {
 			t.Errorf("version = %q, want %q", v.Version, server.Version)
 		}
+		// Without a client certificate: a key holder not let in yet needs
+		// the cluster id for an identity proof.
+		var s api.StatusResponse
+		n.MustOK(t, n.admin, http.MethodGet, "/v1/status", nil, &s)
+		if !strings.HasPrefix(v.ClusterID, "c-") || s.ClusterID != v.ClusterID {
+			t.Errorf("cluster id %q in /version, %q in /v1/status; want the same c-…", v.ClusterID, s.ClusterID)
+		}
 	})
 	for _, path := range []string{"/v1/health/live", "/v1/health/ready"} {
 		t.Run(path, func(t *testing.T) {

@@ -155,6 +155,24 @@ func (c *cli) client(cmd *cobra.Command) (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.clientAs(cmd, servers, key)
+}
+
+// anonClient returns an SDK client without a client certificate, for the
+// routes that need none (/version).
+func (c *cli) anonClient(cmd *cobra.Command) (*api.Client, error) {
+	servers := c.servers
+	if !cmd.Flags().Changed("server") {
+		servers = splitList(env(envServer))
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("no server: set --server or " + envServer)
+	}
+	return c.clientAs(cmd, servers, nil)
+}
+
+// clientAs returns an SDK client for servers as key (none if nil).
+func (c *cli) clientAs(cmd *cobra.Command, servers []string, key *api.APIKey) (*api.Client, error) {
 	cfg := api.Config{Endpoints: servers, APIKey: key, InsecureSkipVerify: c.insecure}
 	caFile := c.caCert
 	if !cmd.Flags().Changed("cacert") {
