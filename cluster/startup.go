@@ -93,10 +93,16 @@ func (n *Node) checkState() error {
 			logTerm = snap.Term
 		case index >= first && index <= last && first > 0:
 			var l raft.Log
-			if err := n.logStore.GetLog(index, &l); err != nil {
+			err := n.logStore.GetLog(index, &l)
+			switch {
+			case errors.Is(err, raft.ErrLogNotFound):
+				// The hole a restored backup leaves below its snapshot
+				// (see Restore): no entry to compare with.
+			case err != nil:
 				return fmt.Errorf("read raft log entry %d: %w", index, err)
+			default:
+				logTerm = l.Term
 			}
-			logTerm = l.Term
 		}
 		if logTerm != 0 && logTerm != term {
 			return fmt.Errorf("%w: the state file %s last applied entry %d of term %d, but the raft log holds that entry with term %d: they come from different histories; %s",
