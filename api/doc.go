@@ -35,6 +35,8 @@
 //	GET    /v1/cluster/members                     → ClusterMembers (cluster admin)
 //	POST   /v1/cluster/members                     AddNodeRequest → ClusterMember (cluster admin)
 //	DELETE /v1/cluster/members/{id}                (cluster admin)
+//	GET    /v1/backup                              ?consistent= → a backup (cluster admin; see Client.Backup)
+//	POST   /v1/restore                             a backup, ?force= → RestoreResponse (cluster admin, leader only)
 //	GET    /v1/enclaves                            ?prefix=&continue=&limit= → ListResponse
 //	PUT    /v1/enclaves/{enclave}                  → EnclaveInfo (cluster admin)
 //	GET    /v1/enclaves/{enclave}                  → EnclaveInfo
@@ -143,6 +145,11 @@
 //
 // The membership methods (ClusterMembers, AddNode, RemoveNode) may be sent
 // to any member: a change is made by the leader whichever member is asked.
+
+// Backup streams a backup of the whole state from the first node that
+// answers; Restore sends one to the leader, which it finds itself. Neither
+// is bounded by Config.Timeout, nor by the 1 MiB body limit: bound them
+// with the context.
 //
 // Plaintexts and data keys pass through the client's buffers; it clears
 // those it owns once the answer is decoded. The byte slices it returns

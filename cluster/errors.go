@@ -48,4 +48,8 @@ var (
 	// ErrState is returned by Open when the state file and the raft log
 	// disagree in a way that would lose or invent acknowledged writes.
 	ErrState = errors.New("state and raft log disagree")
+
+	// ErrNotLeader is returned by Restore on a node that is not the
+	// leader: a restore is made by the leader only.
+	ErrNotLeader = errors.New("this node is not the raft leader")
 )

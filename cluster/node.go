@@ -144,6 +144,9 @@ type Node struct {
 	snaps     raft.SnapshotStore
 	transport raft.Transport
 
+	guard     *restoreGuard // wraps the file snapshot store: see Restore
+	restoreMu sync.Mutex    // one restore at a time
+
 	done   chan struct{} // closed by Close
 	stopFn chan struct{} // closed by Close before raft stops: releases a halted FSM
 	wg     sync.WaitGroup
@@ -254,10 +257,12 @@ func (n *Node) start() error {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	rc := n.raftConfig()
-	n.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, rc.Logger)
+	files, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, rc.Logger)
 	if err != nil {
 		return fmt.Errorf("open raft snapshots: %w", err)
 	}
+	n.guard = &restoreGuard{SnapshotStore: files}
+	n.snaps = n.guard
 	if restore != nil {
 		if err := n.restoreSnapshot(restore); err != nil {
 			return err

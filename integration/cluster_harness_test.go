@@ -86,6 +86,10 @@ type ClusterOptions struct {
 	// Configure, if set, has the last word on each node's config before it
 	// is written (also for nodes added later with PrepareNode).
 	Configure func(n *ClusterNode, cfg *NodeConfig)
+	// RootKey, if set, is the cluster's root key (another cluster's
+	// RootKey) instead of a new one: a cluster that can restore the
+	// other's backups.
+	RootKey string
 }
 
 // NodeConfig is a node's YAML config file, as CONTRACTS.md section 3 has it.
@@ -255,6 +259,9 @@ func newCluster(tb testing.TB, dir string, n int, opts ClusterOptions, cleanup f
 		Dir: dir, Opts: opts, AdminKey: admin, RootKey: server.GenerateRootKey(),
 		RootKeyFile: filepath.Join(dir, "root.key"), cleanup: cleanup,
 	}}
+	if opts.RootKey != "" {
+		c.RootKey = opts.RootKey
+	}
 	if err := os.WriteFile(c.RootKeyFile, []byte(c.RootKey+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}

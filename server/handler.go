@@ -26,6 +26,7 @@ type handler struct {
 	registry *prometheus.Registry
 	timeout  time.Duration // per request, from limits.request_timeout
 	replica  syncer        // nil: ?consistent=true answers 503
+	backups  *backups      // nil: the backup routes answer 503
 }
 
 // apiFunc is a handler that returns its error for handle to answer.
@@ -97,6 +98,14 @@ func (h *handler) routes() http.Handler {
 			r.Use(h.validateParams, h.authenticate, h.consistentReads)
 			h.nativeRoutes(r, putOrPost)
 		})
+	})
+
+	// Backup and restore: native, with their own timeouts and body limit
+	// (see backup_handlers.go).
+	r.Group(func(r chi.Router) {
+		r.Use(timeout(backupTimeout), native, h.validateParams, h.authenticate, h.consistentReads)
+		r.Get("/v1/backup", h.handle(h.backup))
+		r.Post(restorePath, h.handle(h.restore))
 	})
 
 	// Cluster membership: native like the enclave routes.

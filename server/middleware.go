@@ -140,9 +140,14 @@ func (h *handler) accessLog(next http.Handler) http.Handler {
 }
 
 // limitBody refuses bodies over MaxRequestBody with 413: at once when the
-// Content-Length says so, else when a handler reads past the limit.
+// Content-Length says so, else when a handler reads past the limit. A
+// restore, whose body is a whole backup, has a limit of its own.
 func (h *handler) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == restorePath && r.Method == http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.ContentLength > MaxRequestBody {
 			writeError(w, r, h.log, errBodyTooLarge)
 			return

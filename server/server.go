@@ -388,6 +388,10 @@ func (s *Server) openHandler() error {
 		metrics:  metrics,
 		registry: registry,
 		timeout:  s.cfg.Limits.RequestTimeout,
+		backups: &backups{
+			db: s.db, node: s.node.Load(), dir: s.cfg.DataDir, nodeID: s.cfg.Cluster.NodeID,
+			rootKey: s.cfg.RootKey.load,
+		},
 	}
 	s.http = &http.Server{
 		Handler:           h.routes(),
