@@ -64,6 +64,9 @@ after 20s) and removes the directory.`,
 	cmd.Flags().Lookup("json").Usage = "with --dev: print the URLs, API key and CA file as one JSON document"
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		// Before anything is created: everything under data_dir (and the
+		// dev directories) is 0700/0600, whatever modes its creator asks for.
+		privateUmask()
 		if address != "" && !dev {
 			return errors.New("--address needs --dev; a node's address is in its config file")
 		}
