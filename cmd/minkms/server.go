@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/minkms/minkms/server"
@@ -35,7 +34,9 @@ SIGTERM; SIGHUP reloads its TLS certificates.
 
 With --dev it runs a throw-away development node instead: a generated CA and
 certificate, a root key in memory only, and a new admin API key, all printed
-at start, and a temporary data directory removed at exit.
+at start, and a temporary data directory removed at exit. The directory of a
+dev node killed before it could remove its own (SIGKILL) is removed at the
+next --dev start; those of running dev nodes are never touched.
 
 With --dev --nodes 3 (or 5) it runs a local development cluster instead:
 that many real nodes, each a "minkms server --config" child process on
@@ -89,7 +90,7 @@ after 20s) and removes the directory.`,
 		if dev {
 			cfg, info, err = server.DevConfig(address)
 			if info.DataDir != "" {
-				defer os.RemoveAll(info.DataDir)
+				defer info.Remove()
 			}
 		} else {
 			cfg, err = server.LoadConfig(configFile)
