@@ -199,7 +199,8 @@ func (s *Server) openListeners() error {
 	}
 	tlsConfig := s.certs.ServerTLSConfig()
 	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
-	s.ln = tls.NewListener(ln, tlsConfig)
+	// Plain HTTP on this port gets a JSON 400 (plainhttp.go).
+	s.ln = tls.NewListener(plainHTTPListener{ln}, tlsConfig)
 
 	key, err := s.cfg.RootKey.load()
 	if err != nil {
