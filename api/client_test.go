@@ -483,6 +483,7 @@ func TestErrors(t *testing.T) {
 		{"ErrEnclaveExists", api.ErrEnclaveExists},
 		{"ErrEnclaveNotFound", api.ErrEnclaveNotFound},
 		{"ErrKeyVersionNotFound", api.ErrKeyVersionNotFound},
+		{"ErrKeyChanged", api.ErrKeyChanged},
 		{"ErrNoCertificate", api.ErrNoCertificate},
 		{"ErrNoLeader", api.ErrNoLeader},
 		{"ErrOverloaded", api.ErrOverloaded},

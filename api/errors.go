@@ -72,6 +72,12 @@ var (
 	// ErrKeyVersionNotFound is returned when a key exists but not the
 	// requested version (native routes only).
 	ErrKeyVersionNotFound = &Error{http.StatusNotFound, "key version does not exist"}
+	// ErrKeyChanged is returned (409, on every route) when other changes
+	// of the same key kept winning over a rotation or a version deletion
+	// until the server's retries ran out. Nothing was changed; the request
+	// may be sent again. The Client does not fail over on it: the cluster
+	// is fine.
+	ErrKeyChanged = &Error{http.StatusConflict, "key changed concurrently: try again"}
 	// ErrNoCertificate is returned when a request that needs a client
 	// certificate was sent without one.
 	ErrNoCertificate = &Error{http.StatusUnauthorized, "no client certificate"}

@@ -17,6 +17,7 @@ const (
 	Forbidden                   // the caller may not do this (unknown identities included)
 	Unavailable                 // the state cannot be changed now (no leader, shutting down)
 	Unauthenticated             // no identity at all (no client certificate)
+	Conflict                    // other changes kept winning over this one; the cluster is fine, try again
 )
 
 // Error is the one application error type. Message is safe to show to the
@@ -71,6 +72,12 @@ var (
 	// or identity, or expired. The error returned wraps it and the reason,
 	// for the log; callers see this message only.
 	ErrInvalidProof = &Error{Invalid, "invalid identity proof"}
+
+	// ErrKeyChanged is returned by RotateKey and DeleteKeyVersion when
+	// other changes of the same key kept winning over the update until
+	// its retries (with backoff, within the request's deadline) ran out.
+	// Nothing was changed by this request; it may be sent again.
+	ErrKeyChanged = &Error{Conflict, "key changed concurrently: try again"}
 
 	// ErrInternal is what callers see of every unexpected failure. The
 	// error returned wraps both ErrInternal and the cause, so the cause

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"time"
 
 	"github.com/minkms/minkms/storage/kv"
@@ -39,8 +40,8 @@ const (
 	MaxDataKeyLen     = 1024
 )
 
-// rotateAttempts is how often RotateKey and DeleteKeyVersion retry when the
-// key ring changed between reading and proposing.
+// rotateAttempts is how often CreateIdentity retries when the identity
+// index changed between reading and proposing.
 const rotateAttempts = 5
 
 // CreateKey creates the key name in enclave with fresh key material as
@@ -113,10 +114,12 @@ func (s *Service) readRing(ctx context.Context, enclave, name string) (*keyRing,
 }
 
 // updateRing applies edit to the key ring and writes it back if the ring
-// is still at the revision it was read at, retrying a few times if not.
+// is still at the revision it was read at. If not, it reads the ring again
+// and retries after a jittered backoff, for up to updateAttempts attempts
+// and never past the context's deadline; then it returns ErrKeyChanged.
 // edit returns the mutations to apply.
 func (s *Service) updateRing(ctx context.Context, c Caller, enclave, name string, edit func(*keyRing) ([]kv.Mutation, error)) (KeyInfo, error) {
-	for range rotateAttempts {
+	for attempt := 0; ; attempt++ {
 		ring, rev, err := s.readRing(ctx, enclave, name)
 		if err != nil {
 			return KeyInfo{}, err
@@ -138,16 +141,50 @@ func (s *Service) updateRing(ctx context.Context, c Caller, enclave, name string
 		if !errors.Is(err, errConflict) {
 			return info, err
 		}
+		if attempt+1 >= updateAttempts {
+			return KeyInfo{}, fmt.Errorf("updating key %q: %w (%d attempts)", name, ErrKeyChanged, attempt+1)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return KeyInfo{}, fmt.Errorf("updating key %q: %w (%d attempts)", name, err, attempt+1)
+		}
 	}
-	return KeyInfo{}, fmt.Errorf("updating key %q: %w (%d attempts)", name, errKeyBusy, rotateAttempts)
 }
 
 // errConflict marks a key ring whose revision moved under an update.
 var errConflict = errors.New("conflict")
 
-// errKeyBusy is the answer when other changes of a key kept winning over an
-// update: the cluster is fine, the caller should retry.
-var errKeyBusy = &Error{Unavailable, "the key was changed by other requests at the same time: try again"}
+// The retries of an update whose key ring moved. Each waits a random time
+// between half and all of a bound that doubles from updateBackoffMin up to
+// updateBackoffMax, so that the updates that lost do not meet again at
+// once; in all about 2s without a deadline.
+const (
+	updateAttempts   = 32
+	updateBackoffMin = 2 * time.Millisecond
+	updateBackoffMax = 64 * time.Millisecond
+)
+
+// backoff waits before retry attempt+1. It returns ErrKeyChanged at once
+// if the context's deadline leaves no time for the wait and another
+// attempt (so that the caller learns of the conflict, not of a timeout),
+// and the context's error if it ends during the wait.
+func backoff(ctx context.Context, attempt int) error {
+	bound := updateBackoffMax
+	if attempt < 8 {
+		bound = min(updateBackoffMin<<attempt, updateBackoffMax)
+	}
+	d := bound/2 + mrand.N(bound/2+1)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < 2*d {
+		return ErrKeyChanged
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // RotateKey adds a new version with fresh key material and the algorithm of
 // the newest one. The new version encrypts from now on; the older ones keep

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/kms/kmstest"
@@ -179,10 +181,12 @@ func TestConcurrentCreateKey(t *testing.T) {
 	}
 }
 
+// TestConcurrentRotate: eight rotations of one key at once all succeed, or
+// answer ErrKeyChanged; the versions are contiguous either way.
 func TestConcurrentRotate(t *testing.T) {
 	e := MustEnv(t)
 	e.MustKey(t, "default", "k")
-	const n = 4
+	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
@@ -191,8 +195,11 @@ func TestConcurrentRotate(t *testing.T) {
 	wg.Wait()
 	ok := 0
 	for _, err := range errs {
-		if err == nil {
+		switch {
+		case err == nil:
 			ok++
+		case !errors.Is(err, kms.ErrKeyChanged):
+			t.Errorf("RotateKey = %v, want success or %q", err, kms.ErrKeyChanged)
 		}
 	}
 	ki, err := e.svc.DescribeKey(context.Background(), e.admin, "default", "k")
@@ -200,6 +207,12 @@ func TestConcurrentRotate(t *testing.T) {
 	if len(ki.Versions) != 1+ok || ki.Version != 1+ok {
 		t.Fatalf("%d rotations succeeded but the key has %d versions (newest %d)", ok, len(ki.Versions), ki.Version)
 	}
+	for i, v := range ki.Versions {
+		if v.Version != i+1 {
+			t.Fatalf("versions %v are not 1..%d", ki.Versions, 1+ok)
+		}
+	}
+	t.Logf("%d of %d rotations succeeded", ok, n)
 }
 
 func TestListKeysPaging(t *testing.T) {
@@ -446,23 +459,33 @@ func truncated(b []byte) []byte {
 	return b
 }
 
-// busyRing is a Proposer whose key-ring updates always lose to another one.
-type busyRing struct{ *kmstest.State }
+// busyRing is a Proposer whose key-ring updates lose to another one: the
+// first losses of them (all of them if losses is negative).
+type busyRing struct {
+	*kmstest.State
+	losses int
+	lost   *atomic.Int64
+}
 
 func (b busyRing) Propose(ctx context.Context, c kv.Change) error {
 	for i, r := range c.Require {
-		if r.Kind == kv.AtRevision {
+		if r.Kind == kv.AtRevision && (b.losses < 0 || b.lost.Load() < int64(b.losses)) {
+			b.lost.Add(1)
 			return &kv.ConditionError{Index: i, Code: r.Code}
 		}
 	}
 	return b.State.Propose(ctx, c)
 }
 
-func TestRotateKeyBusy(t *testing.T) {
+// mustBusyEnv returns a Service over a busyRing that loses losses times,
+// with the key "k" in two versions, and its caller.
+func mustBusyEnv(t *testing.T, losses int) (*kms.Service, kms.Caller, *atomic.Int64) {
+	t.Helper()
 	ctx := context.Background()
 	st := kmstest.New(t)
 	admin := MustIdentity(t, "root")
-	svc := kms.New(st, busyRing{st}, kms.Options{Admins: []kms.Identity{admin}})
+	lost := new(atomic.Int64)
+	svc := kms.New(st, busyRing{st, 0, lost}, kms.Options{Admins: []kms.Identity{admin}})
 	if err := svc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -470,10 +493,67 @@ func TestRotateKeyBusy(t *testing.T) {
 	if _, err := svc.CreateKey(ctx, c, "default", "k", kms.AES256); err != nil {
 		t.Fatal(err)
 	}
-	_, err := svc.RotateKey(ctx, c, "default", "k")
-	wantCode(t, err, kms.Unavailable)
-	// The cluster has a leader; saying otherwise sends operators the wrong way.
-	if errors.Is(err, kms.ErrNoLeader) || strings.Contains(kms.Message(err), "leader") {
-		t.Errorf("RotateKey under contention = %q, want a message about the key, not the leader", kms.Message(err))
+	if _, err := svc.RotateKey(ctx, c, "default", "k"); err != nil {
+		t.Fatal(err)
+	}
+	return kms.New(st, busyRing{st, losses, lost}, kms.Options{Admins: []kms.Identity{admin}}), c, lost
+}
+
+// TestUpdateRingRetries: a rotation or a version deletion that loses to
+// other changes many times in a row still succeeds, with backoff, well
+// within the request's deadline.
+func TestUpdateRingRetries(t *testing.T) {
+	const losses = 12
+	t.Run("RotateKey", func(t *testing.T) {
+		svc, c, lost := mustBusyEnv(t, losses)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ki, err := svc.RotateKey(ctx, c, "default", "k")
+		wantErr(t, err, nil)
+		if ki.Version != 3 || lost.Load() != losses {
+			t.Errorf("version %d after %d lost attempts, want 3 after %d", ki.Version, lost.Load(), losses)
+		}
+	})
+	t.Run("DeleteKeyVersion", func(t *testing.T) {
+		svc, c, lost := mustBusyEnv(t, losses)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		wantErr(t, svc.DeleteKeyVersion(ctx, c, "default", "k", 1), nil)
+		ki, err := svc.DescribeKey(ctx, c, "default", "k")
+		wantErr(t, err, nil)
+		if len(ki.Versions) != 1 || ki.Versions[0].Version != 2 || lost.Load() != losses {
+			t.Errorf("versions %v after %d lost attempts, want [2] after %d", ki.Versions, lost.Load(), losses)
+		}
+	})
+}
+
+// TestRotateKeyBusy: an update that keeps losing answers ErrKeyChanged (a
+// Conflict, 409), not Unavailable: 503 would send clients to another node
+// of a cluster that is fine. It gives up before the deadline rather than
+// time out.
+func TestRotateKeyBusy(t *testing.T) {
+	for _, timeout := range []time.Duration{0, 300 * time.Millisecond} {
+		t.Run(fmt.Sprintf("Deadline%s", timeout), func(t *testing.T) {
+			svc, c, _ := mustBusyEnv(t, -1)
+			ctx := context.Background()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			_, err := svc.RotateKey(ctx, c, "default", "k")
+			wantErr(t, err, kms.ErrKeyChanged)
+			wantCode(t, err, kms.Conflict)
+			if ctx.Err() != nil {
+				t.Errorf("RotateKey returned after the deadline: %v", ctx.Err())
+			}
+			err = svc.DeleteKeyVersion(ctx, c, "default", "k", 1)
+			if timeout == 0 {
+				wantErr(t, err, kms.ErrKeyChanged)
+			}
+			if errors.Is(err, kms.ErrNoLeader) || strings.Contains(kms.Message(err), "leader") {
+				t.Errorf("DeleteKeyVersion under contention = %q, want a message about the key, not the leader", kms.Message(err))
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +93,11 @@ type TLSConfig struct {
 	VerifyClients  bool   // API clients' certificates must also chain to CA
 	ReloadInterval time.Duration
 	WarnBefore     time.Duration
+
+	// MinVersion is the oldest TLS version the API listener accepts,
+	// tls.VersionTLS12 (the default, with AEAD suites only) or
+	// tls.VersionTLS13. The inter-node listener is TLS 1.3 only.
+	MinVersion uint16
 }
 
 // CertPair is a certificate file and its private key file.
@@ -216,6 +222,7 @@ type fileConfig struct {
 		VerifyClients  bool   `yaml:"verify_clients"`
 		ReloadInterval string `yaml:"reload_interval"`
 		WarnBefore     string `yaml:"warn_before"`
+		MinVersion     string `yaml:"min_version"`
 	} `yaml:"tls"`
 	Cluster struct {
 		NodeID          string   `yaml:"node_id"`
@@ -550,6 +557,14 @@ func (v *validator) tls(fc *fileConfig, cfg *Config) {
 	}
 	cfg.TLS.ReloadInterval = v.duration(t.ReloadInterval, DefaultReloadInterval, minReloadInterval, "tls", "reload_interval")
 	cfg.TLS.WarnBefore = v.duration(t.WarnBefore, DefaultWarnBefore, 0, "tls", "warn_before")
+	switch t.MinVersion {
+	case "", "1.2":
+		cfg.TLS.MinVersion = tls.VersionTLS12
+	case "1.3":
+		cfg.TLS.MinVersion = tls.VersionTLS13
+	default:
+		v.errorf([]any{"tls", "min_version"}, "unsupported TLS version %q: use 1.2 or 1.3", t.MinVersion)
+	}
 }
 
 // nodeIDPattern is what raft and the status API accept as a node id.
@@ -836,6 +851,13 @@ func (c *Config) check() error {
 	if c.Limits.MaxConnections < 0 || c.Limits.MaxConnectionsPerIP < 0 {
 		errs = append(errs, errors.New("server: config: limits: max_connections and max_connections_per_ip must not be negative"))
 	}
+	switch c.TLS.MinVersion {
+	case 0:
+		c.TLS.MinVersion = tls.VersionTLS12
+	case tls.VersionTLS12, tls.VersionTLS13:
+	default:
+		errs = append(errs, fmt.Errorf("server: config: tls.min_version: unsupported TLS version %#04x: use 1.2 or 1.3", c.TLS.MinVersion))
+	}
 	for _, p := range c.Cluster.problems() {
 		errs = append(errs, fmt.Errorf("server: config: %s: %s", fieldName(append([]any{"cluster"}, p.path...)), p.msg))
 	}
@@ -858,6 +880,7 @@ func (c *Config) TLSManagerConfig() tlsmgr.Config {
 		VerifyClients:  c.TLS.VerifyClients,
 		ReloadInterval: c.TLS.ReloadInterval,
 		WarnBefore:     c.TLS.WarnBefore,
+		MinVersion:     c.TLS.MinVersion,
 	}
 }
 

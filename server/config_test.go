@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"os"
@@ -89,6 +90,7 @@ func TestParseConfig(t *testing.T) {
 			CA:             "/etc/minkms/ca.crt",
 			ReloadInterval: 60 * time.Minute,
 			WarnBefore:     48 * time.Hour,
+			MinVersion:     tls.VersionTLS12,
 		},
 		Cluster: server.ClusterConfig{
 			NodeID:          "n1",
@@ -275,6 +277,10 @@ func TestParseConfigErrors(t *testing.T) {
 			`minkms.yaml:15: tls.warn_before: must be positive`},
 		{"ReloadIntervalTooShort", edit(t, "reload_interval", "  reload_interval: 1ns"),
 			`minkms.yaml:14: tls.reload_interval: 1ns is too short: use at least 1s`},
+		{"BadTLSMinVersion", edit(t, "warn_before", "  warn_before: 48h\n  min_version: '1.1'"),
+			`minkms.yaml:16: tls.min_version: unsupported TLS version "1.1": use 1.2 or 1.3`},
+		{"TLSMinVersionWithPrefix", edit(t, "warn_before", "  warn_before: 48h\n  min_version: TLS1.3"),
+			`minkms.yaml:16: tls.min_version: unsupported TLS version "TLS1.3": use 1.2 or 1.3`},
 		{"RequestTimeoutTooShort", edit(t, "request_timeout", "  request_timeout: 1ms"),
 			`minkms.yaml:37: limits.request_timeout: 1ms is too short: use at least 100ms`},
 		{"MissingRootKey", strings.Replace(goodConfig, "root_key:\n  env: MINKMS_ROOT_KEY\n", "root_key: {}\n", 1),
@@ -557,6 +563,28 @@ func TestTLSManagerConfig(t *testing.T) {
 		}
 		if cc := tc2.CheckConfig(); cc.Host != tc2.Host || cc.CA != tc2.CA || cc.WarnBefore != tc2.WarnBefore || len(cc.Certs) != 1 {
 			t.Errorf("CheckConfig = %+v, want what the manager loads", cc)
+		}
+	}
+}
+
+// TestTLSMinVersion: tls.min_version reaches the certificate manager; 1.2 is
+// the default, and the YAML number 1.3 needs no quotes.
+func TestTLSMinVersion(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want uint16
+	}{
+		{"", tls.VersionTLS12},
+		{"  min_version: 1.2", tls.VersionTLS12},
+		{"  min_version: 1.3", tls.VersionTLS13},
+		{"  min_version: '1.3'", tls.VersionTLS13},
+	} {
+		cfg, err := server.ParseConfig("minkms.yaml", []byte(edit(t, "warn_before", "  warn_before: 48h\n"+tc.line)))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := cfg.TLSManagerConfig().MinVersion; got != tc.want {
+			t.Errorf("%q: MinVersion = %#04x, want %#04x", tc.line, got, tc.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/internal/devdir"
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/tlsmgr"
 )
@@ -22,7 +23,19 @@ type DevInfo struct {
 	URL     string // https://127.0.0.1:7373 (with port 0, use Server.Addr once started)
 	APIKey  string // the admin API key, "k1:..."
 	CAFile  string // the CA certificate that signed the node's certificate
-	DataDir string // the temporary directory of the node; the caller removes it
+	DataDir string // the temporary directory of the node; the caller removes it (Remove)
+
+	dir *devdir.Dir
+}
+
+// Remove removes the temporary directory of the node and gives up its
+// ownership. A directory whose owner died without removing it (SIGKILL)
+// is removed by the next DevConfig, of any process.
+func (i DevInfo) Remove() error {
+	if i.dir == nil {
+		return os.RemoveAll(i.DataDir)
+	}
+	return i.dir.Remove()
 }
 
 // DevConfig returns the configuration of a throw-away development node
@@ -32,7 +45,9 @@ type DevInfo struct {
 // root key that is kept in memory only, and a new API key whose identity
 // is the node's cluster admin. The node, "dev", bootstraps a cluster of its
 // own; its inter-node address is on the same loopback host, one port above
-// the API's (a free one with port 0). The caller removes DevInfo.DataDir when done.
+// the API's (a free one with port 0). The caller removes the directory when
+// done (DevInfo.Remove); directories of dev nodes that were killed before
+// they could are removed here, those of running ones never (see devdir).
 func DevConfig(address string) (*Config, DevInfo, error) {
 	if address == "" {
 		address = DefaultAddress
@@ -41,15 +56,16 @@ func DevConfig(address string) (*Config, DevInfo, error) {
 	if err != nil {
 		return nil, DevInfo{}, fmt.Errorf("dev address %q: %w", address, err)
 	}
-	dir, err := os.MkdirTemp("", "minkms-dev-")
+	dir, err := devdir.Create(devdir.Prefix)
 	if err != nil {
 		return nil, DevInfo{}, fmt.Errorf("creating the dev directory: %w", err)
 	}
-	cfg, info, err := devConfig(dir, address, host)
+	cfg, info, err := devConfig(dir.Path, address, host)
 	if err != nil {
-		os.RemoveAll(dir)
+		dir.Remove()
 		return nil, DevInfo{}, err
 	}
+	info.dir = dir
 	return cfg, info, nil
 }
 

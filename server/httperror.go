@@ -82,7 +82,7 @@ func clusterErrorOf(err error) (clusterError, bool) {
 
 // statusOf maps an error to the HTTP status and the message the client
 // sees. Exists is 400 on the KES-compatible routes, as KES answers, and 409
-// on the native ones. Internal errors are shown as "internal error" only.
+// on the native ones; Conflict (a key changed concurrently) is 409 on both. Internal errors are shown as "internal error" only.
 // A cluster failure is answered as clusterErrors says, also when a kms
 // error wraps it (kms wraps what it does not know as internal).
 func statusOf(err error, native bool) (int, string) {
@@ -117,6 +117,10 @@ func statusOf(err error, native bool) (int, string) {
 		return http.StatusForbidden, ke.Message
 	case kms.Unauthenticated:
 		return http.StatusUnauthorized, ke.Message
+	case kms.Conflict:
+		// Not 503: the cluster is fine, and 503 sends clients to
+		// another node. Nothing was changed; the request may be sent again.
+		return http.StatusConflict, ke.Message
 	case kms.Unavailable:
 		return http.StatusServiceUnavailable, ke.Message
 	default:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/minkms/minkms/api"
 	"github.com/minkms/minkms/kms"
 )
 
@@ -128,6 +129,8 @@ func TestStatusOf(t *testing.T) {
 	}{
 		{"ExistsKES", kms.ErrKeyExists, false, 400, "key already exists"},
 		{"ExistsNative", kms.ErrKeyExists, true, 409, "key already exists"},
+		{"KeyChangedKES", fmt.Errorf("updating key: %w", kms.ErrKeyChanged), false, 409, api.ErrKeyChanged.Message},
+		{"KeyChangedNative", fmt.Errorf("updating key: %w", kms.ErrKeyChanged), true, 409, "key changed concurrently: try again"},
 		{"Internal", errors.New("disk on fire"), false, 500, "internal error"},
 		{"TooLarge", errBodyTooLarge, false, 413, "request body too large"},
 	}

@@ -122,7 +122,9 @@ func listOptions(r *http.Request, prefix string) (kms.ListOptions, error) {
 
 // decodeJSON decodes the request body into v. An empty body leaves v
 // alone if optional, else it is an error. Native routes refuse unknown
-// fields; KES routes ignore them, as KES clients may send more. A body that
+// fields, a null body, duplicate fields and field names in another case
+// (strictJSON); KES routes take all of these, as KES does, and KES clients
+// may send more. A body that
 // is too large is errBodyTooLarge; anything malformed an Invalid error.
 func decodeJSON(r *http.Request, v any, optional bool) error {
 	body, err := io.ReadAll(r.Body)
@@ -142,6 +144,9 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if isNative(r.Context()) {
+		if err := strictJSON(body, v); err != nil {
+			return err
+		}
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {

@@ -236,9 +236,10 @@ func (s *Server) openListeners() error {
 	}
 	tlsConfig := s.certs.ServerTLSConfig()
 	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
-	// Connections over the limits are closed before their TLS handshake.
+	// Connections over the limits are closed before their TLS handshake;
+	// plain HTTP on this port gets a JSON 400 (plainhttp.go).
 	s.conns = newConnLimiter(ln, apiConnLimits(s.cfg.Limits, s.log), s.log)
-	s.ln = tls.NewListener(s.conns, tlsConfig)
+	s.ln = tls.NewListener(plainHTTPListener{s.conns}, tlsConfig)
 
 	key, err := s.cfg.RootKey.load()
 	if err != nil {

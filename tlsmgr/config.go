@@ -1,6 +1,7 @@
 package tlsmgr
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 )
@@ -16,6 +17,19 @@ const (
 	// keep a fresh certificate from being served.
 	ClockSkew = 5 * time.Minute
 )
+
+// AEADSuites are the TLS 1.2 cipher suites the node offers and accepts:
+// forward secrecy (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305)
+// only, none of the CBC or static-RSA suites that Go still enables by
+// default. TLS 1.3 has its own fixed, all-AEAD list.
+var AEADSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
 
 // Pair names the PEM files of one certificate and its private key. Cert may
 // hold the leaf followed by its intermediates.
@@ -42,6 +56,11 @@ type Config struct {
 	// advertised peer address), when it differs from Host: every pair must
 	// name it too, since peers dial it. Empty skips the check.
 	PeerHost string
+
+	// MinVersion is the oldest TLS version the API listener accepts:
+	// tls.VersionTLS12 (the default) or tls.VersionTLS13. On TLS 1.2 only
+	// the AEAD suites with ECDHE key exchange are offered (AEADSuites).
+	MinVersion uint16
 
 	// VerifyClients makes the API listener also require that client
 	// certificates, when given, chain to the CA bundle.
@@ -73,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WarnBefore <= 0 {
 		c.WarnBefore = DefaultWarnBefore
+	}
+	if c.MinVersion == 0 {
+		c.MinVersion = tls.VersionTLS12
 	}
 	if c.WatchDebounce <= 0 {
 		c.WatchDebounce = DefaultWatchDebounce

@@ -137,7 +137,8 @@ func (m *Manager) newSnapshot(pairs []*candidate, ca *caBundle) *snapshot {
 		certs[i] = c.cert
 	}
 	base := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
+		MinVersion:   m.cfg.MinVersion,
+		CipherSuites: AEADSuites,
 		Certificates: certs, // served by SNI; the first is the default
 		Time:         m.clock.Now,
 	}
@@ -172,7 +173,7 @@ func (m *Manager) PeerServerTLSConfig() *tls.Config {
 }
 
 func (m *Manager) dynamicServerConfig(pick func(*snapshot) *tls.Config) *tls.Config {
-	outer := &tls.Config{MinVersion: tls.VersionTLS12}
+	outer := &tls.Config{MinVersion: m.cfg.MinVersion, CipherSuites: AEADSuites}
 	outer.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		c := pick(m.snap.Load())
 		if len(outer.NextProtos) == 0 {
@@ -194,8 +195,9 @@ func (m *Manager) dynamicServerConfig(pick func(*snapshot) *tls.Config) *tls.Con
 // reused across reloads.
 func (m *Manager) ClientTLSConfig(serverName string) *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ServerName: serverName,
+		MinVersion:   m.cfg.MinVersion,
+		CipherSuites: AEADSuites,
+		ServerName:   serverName,
 		// The standard verification would pin the CA pool of this moment;
 		// VerifyConnection verifies against the pool of the snapshot
 		// current at each handshake instead.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,3 +164,67 @@ func presenting(roots *x509.CertPool, cert tls.Certificate) *tls.Config {
 type unexpectedCert struct{ serial string }
 
 func (e *unexpectedCert) Error() string { return "served an unexpected certificate " + e.serial }
+
+// TestTLSVersionsAndSuites: TLS 1.2 clients get only ECDHE AEAD suites, and
+// with MinVersion 1.3 a TLS 1.2 client is refused, on both listeners.
+func TestTLSVersionsAndSuites(t *testing.T) {
+	f := mustFixture(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(f.ca.Cert)
+	m := f.mustManager(t, func(c *tlsmgr.Config) { c.Clock = nil })
+	m13 := f.mustManager(t, func(c *tlsmgr.Config) { c.Clock = nil; c.MinVersion = tls.VersionTLS13 })
+	weak := []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+	}
+	self := m.ClientTLSConfig("127.0.0.1")
+	// dial completes a handshake. On TLS 1.2 the server has checked the
+	// client certificate before the client's handshake completes; version
+	// and suite are refused at the server's hello on any version.
+	dial := func(addr string, max uint16, suites []uint16) (tls.ConnectionState, error) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{
+			RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: max, CipherSuites: suites,
+			GetClientCertificate: self.GetClientCertificate,
+		})
+		if err != nil {
+			return tls.ConnectionState{}, err
+		}
+		defer c.Close()
+		return c.ConnectionState(), nil
+	}
+	for name, cfg := range map[string]func(*tlsmgr.Manager) *tls.Config{
+		"API":  (*tlsmgr.Manager).ServerTLSConfig,
+		"Peer": (*tlsmgr.Manager).PeerServerTLSConfig,
+	} {
+		t.Run(name+"/TLS12RefusesCBC", func(t *testing.T) {
+			addr := mustServe(t, cfg(m))
+			if cs, err := dial(addr, tls.VersionTLS12, weak); err == nil {
+				t.Fatalf("a TLS 1.2 client offering only CBC and static-RSA suites was accepted with %s", tls.CipherSuiteName(cs.CipherSuite))
+			}
+		})
+		t.Run(name+"/TLS12AcceptsAEAD", func(t *testing.T) {
+			addr := mustServe(t, cfg(m))
+			cs, err := dial(addr, tls.VersionTLS12, nil)
+			if err != nil {
+				t.Fatalf("a TLS 1.2 client with the default suites was refused: %v", err)
+			}
+			if !slices.Contains(tlsmgr.AEADSuites, cs.CipherSuite) {
+				t.Errorf("negotiated %s, not an AEAD suite", tls.CipherSuiteName(cs.CipherSuite))
+			}
+		})
+		t.Run(name+"/MinVersion13RefusesTLS12", func(t *testing.T) {
+			addr := mustServe(t, cfg(m13))
+			if _, err := dial(addr, tls.VersionTLS12, nil); err == nil {
+				t.Fatal("min_version 1.3 accepted a TLS 1.2 client")
+			}
+			if cs, err := dial(addr, tls.VersionTLS13, nil); err != nil || cs.Version != tls.VersionTLS13 {
+				t.Fatalf("min_version 1.3 refused a TLS 1.3 client: %v", err)
+			}
+		})
+	}
+}

@@ -43,16 +43,18 @@ func expiredMessage(path string, at time.Time) string {
 	return fmt.Sprintf("Certificate %s expired on %s", path, formatTime(at))
 }
 
-// formatLeft formats a remaining duration in whole hours ("36h"), below an
-// hour in whole minutes ("45m") and below a minute in seconds ("30s").
+// formatLeft formats a remaining duration rounded to the nearest hour
+// ("36h"), below an hour to the nearest minute ("45m") and below a minute to
+// the nearest second ("30s"). Rounding, not truncating: a certificate issued
+// for 36 hours reads "36h" a second after it is loaded, not "35h".
 func formatLeft(d time.Duration) string {
 	switch {
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", d/time.Minute)
+	case d.Round(time.Minute) >= time.Hour:
+		return fmt.Sprintf("%dh", d.Round(time.Hour)/time.Hour)
+	case d.Round(time.Second) >= time.Minute:
+		return fmt.Sprintf("%dm", d.Round(time.Minute)/time.Minute)
 	default:
-		return fmt.Sprintf("%ds", d/time.Second)
+		return fmt.Sprintf("%ds", d.Round(time.Second)/time.Second)
 	}
 }
 
@@ -105,10 +107,11 @@ func (m *Manager) logCAFailure(err error) {
 // formatLeft's words are promised in the warning; for the long spans that
 // `minkms cert check` shows, days read better: "89d 23h" rather than "2159h".
 func formatLeftLong(d time.Duration) string {
-	if d < 72*time.Hour {
+	r := d.Round(time.Hour)
+	if r < 72*time.Hour {
 		return formatLeft(d)
 	}
-	days, hours := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	days, hours := int(r/(24*time.Hour)), int(r%(24*time.Hour)/time.Hour)
 	if hours == 0 {
 		return fmt.Sprintf("%dd", days)
 	}

@@ -20,11 +20,20 @@ func TestExpiryWarnings(t *testing.T) {
 		advance time.Duration // then the clock moves and a check runs
 		want    string        // a format with the cert path; "" means no warning
 	}{
+		// The hours are rounded to the nearest: 36h less a second is "36h",
+		// the words of the documentation's example, not "35h".
+		{"36hLessASecondAtStart", 36*time.Hour - time.Second, 0, "Certificate %[1]s expires in 36h"},
 		{"47hAtStart", 47 * time.Hour, 0, "Certificate %[1]s expires in 47h"},
+		{"47h29mAtStart", 47*time.Hour + 29*time.Minute, 0, "Certificate %[1]s expires in 47h"},
+		{"47h31mAtStart", 47*time.Hour + 31*time.Minute, 0, "Certificate %[1]s expires in 48h"},
+		// The boundary: warn_before (48h) still warns, a second more does not.
 		{"48hAtStart", 48 * time.Hour, 0, "Certificate %[1]s expires in 48h"},
+		{"48hAndASecondAtStart", 48*time.Hour + time.Second, 0, ""},
 		{"49hAtStart", 49 * time.Hour, 0, ""},
 		{"47hAtCheck", 100 * time.Hour, 53 * time.Hour, "Certificate %[1]s expires in 47h"},
 		{"45mAtCheck", 100 * time.Hour, 100*time.Hour - 45*time.Minute, "Certificate %[1]s expires in 45m"},
+		{"45mLessASecondAtCheck", 100 * time.Hour, 100*time.Hour - 45*time.Minute + time.Second, "Certificate %[1]s expires in 45m"},
+		{"59m45sAtCheck", 100 * time.Hour, 100*time.Hour - 59*time.Minute - 45*time.Second, "Certificate %[1]s expires in 1h"},
 		{"ExpiredAtCheck", 100 * time.Hour, 101 * time.Hour, "Certificate %s expired on %s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

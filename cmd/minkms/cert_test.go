@@ -307,7 +307,7 @@ func TestCertCheck(t *testing.T) {
 				cert, key := ca.MustIssue("soon", leaf{notAfter: now.Add(10 * time.Hour)})
 				return cert, key, ca.file
 			},
-			wantDetail: "PROBLEM " + filepath.Join(dir, "soon.crt") + ": expiry: Certificate " + filepath.Join(dir, "soon.crt") + " expires in 9h",
+			wantDetail: "PROBLEM " + filepath.Join(dir, "soon.crt") + ": expiry: Certificate " + filepath.Join(dir, "soon.crt") + " expires in 10h",
 		},
 	}
 	for _, tt := range tests {
@@ -466,7 +466,7 @@ func TestCertCheckConfig(t *testing.T) {
 			name:     "DefaultWarnBefore",
 			config:   mustNodeConfig(t, t.TempDir(), ca.file, "n1.test:7373", "", [2]string{soonCert, soonKey}),
 			wantCode: exitLocal,
-			want:     []string{"PROBLEM " + soonCert + ": expiry: Certificate " + soonCert + " expires in 19h"},
+			want:     []string{"PROBLEM " + soonCert + ": expiry: Certificate " + soonCert + " expires in 20h"},
 		},
 	}
 	for _, tt := range tests {

@@ -29,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/internal/devdir"
 	"github.com/minkms/minkms/server"
 	"github.com/minkms/minkms/tlsmgr/pki"
 )
@@ -108,7 +109,8 @@ func devLayout(n, base int) []*devNode {
 // what runs and removes the files. A node that exits is reported and the
 // others keep running.
 type devCluster struct {
-	Dir    string // the temporary directory that holds everything; Stop removes it
+	Dir    string      // the temporary directory that holds everything; Stop removes it
+	owned  *devdir.Dir // Dir, locked as this process's (a later start removes it if this one is killed)
 	CAFile string
 	APIKey string // the cluster admin's API key, k1:...
 	Nodes  []*devNode
@@ -132,12 +134,14 @@ type devCluster struct {
 // (0600), and one config file per node naming an admin API key. Output of
 // the nodes and reports of the supervisor go to stderr.
 func newDevCluster(n, base int, stderr io.Writer) (*devCluster, error) {
-	dir, err := os.MkdirTemp("", "minkms-dev-cluster-")
+	owned, err := devdir.Create(devdir.Prefix + "cluster-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the dev cluster directory: %w", err)
 	}
+	dir := owned.Path
 	d := &devCluster{
 		Dir:       dir,
+		owned:     owned,
 		Nodes:     devLayout(n, base),
 		stopGrace: devStopGrace,
 		stderr:    stderr,
@@ -146,12 +150,12 @@ func newDevCluster(n, base int, stderr io.Writer) (*devCluster, error) {
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		os.RemoveAll(dir)
+		owned.Remove()
 		return nil, fmt.Errorf("finding the minkms executable: %w", err)
 	}
 	d.command = func(n *devNode) *exec.Cmd { return exec.Command(exe, "server", "--config", n.Config) }
 	if err := d.writeFiles(); err != nil {
-		os.RemoveAll(dir)
+		owned.Remove()
 		return nil, err
 	}
 	return d, nil
@@ -481,7 +485,7 @@ func (d *devCluster) stop() error {
 	for _, n := range running {
 		<-n.done
 	}
-	if err := os.RemoveAll(d.Dir); err != nil {
+	if err := d.owned.Remove(); err != nil {
 		return fmt.Errorf("removing the dev cluster directory: %w", err)
 	}
 	return nil

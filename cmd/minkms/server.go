@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
-	"github.com/minkms/minkms/server"
 	"github.com/spf13/cobra"
+
+	"github.com/minkms/minkms/server"
 )
 
 func init() {
@@ -38,7 +38,9 @@ SIGTERM; SIGHUP reloads its TLS certificates.
 
 With --dev it runs a throw-away development node instead: a generated CA and
 certificate, a root key in memory only, and a new admin API key, all printed
-at start, and a temporary data directory removed at exit.
+at start, and a temporary data directory removed at exit. The directory of a
+dev node killed before it could remove its own (SIGKILL) is removed at the
+next --dev start; those of running dev nodes are never touched.
 
 With --dev --nodes 3 (or 5) it runs a local development cluster instead:
 that many real nodes, each a "minkms server --config" child process on
@@ -74,6 +76,9 @@ it sets that node's API port (127.0.0.1:N, peer port N+1).`,
 	cmd.Flags().Lookup("json").Usage = "with --dev: print the URLs, API key and CA file as one JSON document"
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		// Before anything is created: everything under data_dir (and the
+		// dev directories) is 0700/0600, whatever modes its creator asks for.
+		privateUmask()
 		if address != "" && !dev {
 			return errors.New("--address needs --dev; a node's address is in its config file")
 		}
@@ -104,7 +109,7 @@ it sets that node's API port (127.0.0.1:N, peer port N+1).`,
 		if dev {
 			cfg, info, err = server.DevConfig(address)
 			if info.DataDir != "" {
-				defer os.RemoveAll(info.DataDir)
+				defer info.Remove()
 			}
 		} else {
 			cfg, err = server.LoadConfig(configFile)
