@@ -238,8 +238,10 @@ func (s *Server) openListeners() error {
 	tlsConfig.NextProtos = []string{"h2", "http/1.1"} // offered on every handshake's config
 	// Connections over the limits are closed before their TLS handshake;
 	// plain HTTP on this port gets a JSON 400 (plainhttp.go).
-	s.conns = newConnLimiter(ln, apiConnLimits(s.cfg.Limits, s.log), s.log)
-	s.ln = tls.NewListener(plainHTTPListener{s.conns}, tlsConfig)
+	// The limiter must be the listener right below TLS: it finds its
+	// connections again by the tls.Conn's NetConn.
+	s.conns = newConnLimiter(plainHTTPListener{ln}, apiConnLimits(s.cfg.Limits, s.log), s.log)
+	s.ln = tls.NewListener(s.conns, tlsConfig)
 
 	key, err := s.cfg.RootKey.load()
 	if err != nil {
