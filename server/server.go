@@ -128,36 +128,46 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Server, err 
 
 // openState reads the root key and opens the state file with it.
 func (s *Server) openState() error {
-	key, err := s.cfg.RootKey.load()
+	var err error
+	s.db, err = openStateFile(s.cfg, storage.Options{})
+	return err
+}
+
+// openStateFile reads the root key, checks it against the data directory's
+// check file and opens the state file with it. The node at start and
+// OpenOffline both open the state here.
+func openStateFile(cfg *Config, opts storage.Options) (*storage.DB, error) {
+	key, err := cfg.RootKey.load()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRootKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrRootKey, err)
 	}
 	defer clear(key)
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating the data directory: %w", err)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
 	check, err := storage.RootKeyCheck(key)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRootKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrRootKey, err)
 	}
-	checked, err := verifyRootKeyCheck(s.cfg.DataDir, check)
+	checked, err := verifyRootKeyCheck(cfg.DataDir, check)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	path := filepath.Join(s.cfg.DataDir, StateFile)
-	s.db, err = storage.Open(path, key, storage.Options{})
+	path := filepath.Join(cfg.DataDir, StateFile)
+	db, err := storage.Open(path, key, opts)
 	if errors.Is(err, storage.ErrWrongRootKey) {
-		return fmt.Errorf("%w: the root key does not open the state in %s; it was created with another root key, and the node refuses to start with this one: %w", ErrRootKey, path, err)
+		return nil, fmt.Errorf("%w: the root key does not open the state in %s; it was created with another root key, and the node refuses to start with this one: %w", ErrRootKey, path, err)
 	}
 	if err != nil {
-		return fmt.Errorf("opening the state: %w", err)
+		return nil, fmt.Errorf("opening the state: %w", err)
 	}
 	if !checked {
-		if err := writeRootKeyCheck(s.cfg.DataDir, check); err != nil {
-			return err
+		if err := writeRootKeyCheck(cfg.DataDir, check); err != nil {
+			db.Close()
+			return nil, err
 		}
 	}
-	return nil
+	return db, nil
 }
 
 // openCertificates loads the node's certificates.
