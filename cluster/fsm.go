@@ -207,24 +207,3 @@ func (w *indexWatch) get() (uint64, <-chan struct{}) {
 }
 
 var errStopped = errors.New("node stopped")
-
-// recoveryFSM is the FSM handed to raft.RecoverCluster, which takes a
-// snapshot and persists it but never calls Release: an fsmSnapshot holds a
-// bbolt read transaction until released, and the state file could then
-// never be closed (nor grow its mapping). This one releases on Persist.
-type recoveryFSM struct{ *fsm }
-
-func (f recoveryFSM) Snapshot() (raft.FSMSnapshot, error) {
-	s, err := f.fsm.Snapshot()
-	if err != nil {
-		return nil, err
-	}
-	return releaseOnPersist{s}, nil
-}
-
-type releaseOnPersist struct{ raft.FSMSnapshot }
-
-func (s releaseOnPersist) Persist(sink raft.SnapshotSink) error {
-	defer s.FSMSnapshot.Release()
-	return s.FSMSnapshot.Persist(sink)
-}

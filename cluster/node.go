@@ -234,7 +234,7 @@ func (n *Node) start() error {
 
 	// Every check reads only: a refused start leaves the directory as it
 	// was.
-	view, err := inspectRaft(dir)
+	view, err := inspectRaft(dir, applied)
 	if err != nil {
 		return err
 	}

@@ -61,58 +61,62 @@ type raftView struct {
 	term        uint64 // the current term in the stable store
 	snap        *raft.SnapshotMeta
 	snapDir     string // the newest snapshot's directory
+	// stateTerm is the term of the log entry at the state's applied
+	// index, 0 if the log does not hold it.
+	stateTerm uint64
 }
 
 func (v raftView) hasState() bool { return v.last > 0 || v.term > 0 || v.snap != nil }
 
-// inspectRaft reads the raft log (read-only) and the snapshot store's
-// directory in dir.
-func inspectRaft(dir string) (raftView, error) {
-	var v raftView
-	if meta, snapDir, err := newestSnapshot(dir); err != nil {
-		return v, err
-	} else if meta != nil {
-		v.snap, v.snapDir = meta, snapDir
-	}
+// inspectRaft reads the raft log in dir, read-only, and the snapshot
+// store's directory; stateIndex is the index the state file applied.
+func inspectRaft(dir string, stateIndex uint64) (raftView, error) {
 	path := filepath.Join(dir, "raft.db")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return v, nil
+		return viewOf(nil, dir, stateIndex)
 	} else if err != nil {
-		return v, fmt.Errorf("read the raft log: %w", err)
+		return raftView{}, fmt.Errorf("read the raft log: %w", err)
 	}
-	v.logExists = true
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second}})
 	if err != nil {
-		return v, fmt.Errorf("open the raft log %s: %w", path, err)
+		return raftView{}, fmt.Errorf("open the raft log %s: %w", path, err)
 	}
 	defer logs.Close()
-	if v.first, err = logs.FirstIndex(); err != nil {
-		return v, fmt.Errorf("read the raft log %s: %w", path, err)
-	}
-	if v.last, err = logs.LastIndex(); err != nil {
-		return v, fmt.Errorf("read the raft log %s: %w", path, err)
-	}
-	v.term, _ = logs.GetUint64([]byte("CurrentTerm")) // raft's key; missing on a fresh log
-	return v, nil
+	return viewOf(logs, dir, stateIndex)
 }
 
-// logTerm returns the term of the log entry at index, 0 if the log does not
-// hold it.
-func logTerm(dir string, index uint64) (uint64, error) {
-	path := filepath.Join(dir, "raft.db")
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second}})
+// viewOf reads logs (nil: there is no log) and the snapshots in dir.
+func viewOf(logs *raftboltdb.BoltStore, dir string, stateIndex uint64) (raftView, error) {
+	var v raftView
+	meta, snapDir, err := newestSnapshot(dir)
 	if err != nil {
-		return 0, fmt.Errorf("open the raft log %s: %w", path, err)
+		return v, err
 	}
-	defer logs.Close()
-	var l raft.Log
-	if err := logs.GetLog(index, &l); err != nil {
-		if errors.Is(err, raft.ErrLogNotFound) {
-			return 0, nil
+	v.snap, v.snapDir = meta, snapDir
+	if logs == nil {
+		return v, nil
+	}
+	v.logExists = true
+	if v.first, err = logs.FirstIndex(); err != nil {
+		return v, fmt.Errorf("read the raft log: %w", err)
+	}
+	if v.last, err = logs.LastIndex(); err != nil {
+		return v, fmt.Errorf("read the raft log: %w", err)
+	}
+	v.term, _ = logs.GetUint64([]byte("CurrentTerm")) // raft's key; missing on a fresh log
+	if stateIndex > 0 && stateIndex >= v.first && stateIndex <= v.last {
+		var l raft.Log
+		switch err := logs.GetLog(stateIndex, &l); {
+		case errors.Is(err, raft.ErrLogNotFound):
+			// The hole a restored backup leaves below its snapshot (see
+			// Restore): no entry to compare with.
+		case err != nil:
+			return v, fmt.Errorf("read raft log entry %d: %w", stateIndex, err)
+		default:
+			v.stateTerm = l.Term
 		}
-		return 0, fmt.Errorf("read raft log entry %d: %w", index, err)
 	}
-	return l.Term, nil
+	return v, nil
 }
 
 // checkState compares what the state file has applied with what the raft
@@ -149,11 +153,8 @@ func (n *Node) checkState(v raftView) (*raft.SnapshotMeta, error) {
 		switch {
 		case v.snap != nil && v.snap.Index == index:
 			have = v.snap.Term
-		case index >= v.first && index <= v.last && v.first > 0:
-			var err error
-			if have, err = logTerm(dir, index); err != nil {
-				return nil, err
-			}
+		default:
+			have = v.stateTerm
 		}
 		if have != 0 && have != term {
 			return nil, fmt.Errorf("%w: the state file %s last applied entry %d of term %d, but the raft log holds that entry with term %d: they come from different histories; %s",
@@ -209,8 +210,14 @@ func (n *Node) migrate(rc *raft.Config) error {
 		slog.String("id", n.cfg.NodeID), slog.String("peer_address", n.cfg.PeerAddr))
 	recovery := *rc
 	recovery.Logger = probe.Logger
-	err = raft.RecoverCluster(&recovery, recoveryFSM{n.fsm}, n.logStore, n.logStore, n.snaps, n.transport,
+	last, err := n.lastEntry()
+	if err != nil {
+		return err
+	}
+	f := &recoveryFSM{fsm: n.fsm, last: last}
+	err = raft.RecoverCluster(&recovery, f, n.logStore, n.logStore, n.snaps, n.transport,
 		raft.Configuration{Servers: []raft.Server{want}})
+	f.release()
 	if err != nil {
 		return fmt.Errorf("migrate the raft configuration from %s to %s: %w", old.ID, n.cfg.NodeID, err)
 	}

@@ -141,58 +141,71 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Server, err 
 	return s, nil
 }
 
-// openState reads the root key and opens the state file with it.
+// openState reads the root key and opens the state file with it. The root
+// key's check file, if it was missing, is written once raft has accepted
+// the data directory (openCluster), so that a refused start leaves the
+// directory as it was.
 func (s *Server) openState() error {
-	key, err := s.cfg.RootKey.load()
+	if err := s.checkAfterUncleanStop(filepath.Join(s.cfg.DataDir, StateFile)); err != nil {
+		return err
+	}
+	var err error
+	s.db, s.rootKeyCheck, err = openStateFile(s.cfg, storage.Options{})
+	return err
+}
+
+// openStateFile reads the root key, checks it against the data directory's
+// check file (or, when that and the state file are both gone, against the
+// raft log and its snapshots) and opens the state file with it. The node at
+// start and OpenOffline both open the state here. It writes nothing but
+// the state file's own initialisation; when the check file is missing it
+// returns the check value to write once the caller accepted the directory.
+func openStateFile(cfg *Config, opts storage.Options) (db *storage.DB, pendingCheck []byte, err error) {
+	key, err := cfg.RootKey.load()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRootKey, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrRootKey, err)
 	}
 	defer clear(key)
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating the data directory: %w", err)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("creating the data directory: %w", err)
 	}
 	check, err := storage.RootKeyCheck(key)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRootKey, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrRootKey, err)
 	}
-	checked, err := verifyRootKeyCheck(s.cfg.DataDir, check)
+	checked, err := verifyRootKeyCheck(cfg.DataDir, check)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	path := filepath.Join(s.cfg.DataDir, StateFile)
-	if err := s.checkAfterUncleanStop(path); err != nil {
-		return err
-	}
+	path := filepath.Join(cfg.DataDir, StateFile)
 	if _, err := os.Stat(path); !checked && errors.Is(err, os.ErrNotExist) {
 		// Neither the state file nor the check file is there: before
 		// anything is written, check the key against what the raft log and
 		// its snapshots carry, so that a state rebuilt from them is never
 		// sealed under a wrong key.
-		err := cluster.VerifyRootKey(s.cfg.DataDir, cluster.RootKeyVerifier{
+		err := cluster.VerifyRootKey(cfg.DataDir, cluster.RootKeyVerifier{
 			Sealed:    func(bucket, name string, sealed []byte) error { return storage.VerifySealed(key, bucket, name, sealed) },
 			StateFile: func(p string) error { return storage.VerifyFile(key, p) },
 		})
 		if errors.Is(err, storage.ErrWrongRootKey) {
-			return fmt.Errorf("%w: wrong root key: the raft log in %s was written under another root key, and the node refuses to start with this one: %w",
-				ErrRootKey, filepath.Join(s.cfg.DataDir, "raft"), err)
+			return nil, nil, fmt.Errorf("%w: wrong root key: the raft log in %s was written under another root key, and the node refuses to start with this one: %w",
+				ErrRootKey, filepath.Join(cfg.DataDir, "raft"), err)
 		}
 		if err != nil {
-			return fmt.Errorf("checking the root key against the raft log: %w", err)
+			return nil, nil, fmt.Errorf("checking the root key against the raft log: %w", err)
 		}
 	}
-	s.db, err = storage.Open(path, key, storage.Options{})
+	db, err = storage.Open(path, key, opts)
 	if errors.Is(err, storage.ErrWrongRootKey) {
-		return fmt.Errorf("%w: the root key does not open the state in %s; it was created with another root key, and the node refuses to start with this one: %w", ErrRootKey, path, err)
+		return nil, nil, fmt.Errorf("%w: the root key does not open the state in %s; it was created with another root key, and the node refuses to start with this one: %w", ErrRootKey, path, err)
 	}
 	if err != nil {
-		return fmt.Errorf("opening the state: %w", err)
+		return nil, nil, fmt.Errorf("opening the state: %w", err)
 	}
 	if !checked {
-		// Written once raft has accepted the data directory (openCluster),
-		// so that a refused start leaves the directory as it was.
-		s.rootKeyCheck = check
+		pendingCheck = check
 	}
-	return nil
+	return db, pendingCheck, nil
 }
 
 // checkAfterUncleanStop checks the state file when the last run of the

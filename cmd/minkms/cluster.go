@@ -19,7 +19,9 @@ func (c *cli) clusterCommand() *cobra.Command {
 
 The commands ask any node named by --server (or MINKMS_SERVER): a change is
 made by the leader whichever member is asked. They need a cluster admin
-API key.
+API key. The exception is recover, the last resort for a cluster that lost
+its quorum for good: it works offline, on the data directory of a stopped
+node.
 
 A new node joins as a non-voter: it receives the replicated state but does
 not count for the quorum. Once it has caught up with the leader it is
@@ -31,9 +33,10 @@ Keep an odd number of voters, three or five. A cluster stays available as
 long as a majority of its voters is: two of three, three of five.`,
 		Example: `  minkms cluster members
   minkms cluster add-node n4.kms.example.net:7374
-  minkms cluster remove-node n2`,
+  minkms cluster remove-node n2
+  minkms cluster recover --config /etc/minkms/minkms.yaml --member n1=n1.kms.example.net:7374`,
 	}
-	cmd.AddCommand(c.clusterMembers(), c.clusterAddNode(), c.clusterRemoveNode())
+	cmd.AddCommand(c.clusterMembers(), c.clusterAddNode(), c.clusterRemoveNode(), c.clusterRecover())
 	return cmd
 }
 
