@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minkms/minkms/cluster/peernet"
@@ -41,6 +42,16 @@ func (n *Node) Sync(ctx context.Context) error {
 	return nil
 }
 
+// Progress returns how far this node has applied the log, and how far it
+// has to go: the newer of the last read index it learnt from the leader
+// and raft's commit index (which also counts raft's own no-op entries, so
+// it is a bound, for operators to see progress). While applied < target
+// the node is catching up (after a restart, or a long partition).
+func (n *Node) Progress() (applied, target uint64) {
+	applied, _ = n.fsm.applied.get()
+	return applied, max(n.readIndex.last.Load(), n.raft.CommitIndex())
+}
+
 // readIndexGroup shares read index rounds between concurrent callers. A
 // caller may only use a round that started after it arrived (an earlier one
 // could miss a write acknowledged just before the caller's read), so a
@@ -48,6 +59,7 @@ func (n *Node) Sync(ctx context.Context) error {
 // ends: however many callers, at most one round is in flight and one waits.
 type readIndexGroup struct {
 	node *Node
+	last atomic.Uint64 // the newest read index fetched
 
 	mu      sync.Mutex
 	running bool
@@ -93,6 +105,10 @@ func (g *readIndexGroup) startLocked() {
 		}()
 		r.index, r.err = g.node.fetchReadIndex(ctx)
 		cancel()
+		if r.err == nil {
+			for old := g.last.Load(); r.index > old && !g.last.CompareAndSwap(old, r.index); old = g.last.Load() {
+			}
+		}
 		close(r.done)
 		g.mu.Lock()
 		g.running = false

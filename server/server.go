@@ -585,6 +585,9 @@ func (n nodeState) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	if err := node.Sync(ctx); err != nil {
+		if applied, target := node.Progress(); applied+1 < target {
+			return notReady("catching up with the leader: applied %d of about %d log entries", applied, target)
+		}
 		return notReady("catching up with the leader: %v", err)
 	}
 	if err := n.s.svc.Initialised(ctx); err != nil {

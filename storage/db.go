@@ -18,7 +18,18 @@ import (
 
 // SchemaVersion is the version of the state file layout this build writes
 // and reads.
-const SchemaVersion = 1
+//
+// Version 2 records the term of the last applied raft entry beside its
+// index (meta "applied-term"), so that a node can tell at start whether its
+// state and its raft log are of the same history. A version 1 file, which
+// lacks it, is read and upgraded in place when it is opened for writing;
+// its term reads as 0 (unknown) until the next entry is applied. An older
+// build refuses a version 2 file instead of applying entries without
+// recording their term.
+const SchemaVersion = 2
+
+// oldestSchema is the oldest layout this build reads.
+const oldestSchema = 1
 
 // The file layout: two top-level buckets. Data buckets live inside "data",
 // keyed by their whole path, so that no data bucket can collide with meta and
@@ -168,8 +179,8 @@ func (db *DB) checkMeta(tx *bolt.Tx) (bool, error) {
 	if len(v) != 4 {
 		return false, fmt.Errorf("%w: no schema version", ErrSchema)
 	}
-	if version := binary.BigEndian.Uint32(v); version != SchemaVersion {
-		return false, fmt.Errorf("%w: version %d, this build reads %d", ErrSchema, version, SchemaVersion)
+	if version := binary.BigEndian.Uint32(v); version < oldestSchema || version > SchemaVersion {
+		return false, fmt.Errorf("%w: version %d, this build reads %d to %d", ErrSchema, version, oldestSchema, SchemaVersion)
 	}
 	if subtle.ConstantTimeCompare(meta.Get(checkKey), db.check) != 1 {
 		return false, ErrWrongRootKey
@@ -180,17 +191,30 @@ func (db *DB) checkMeta(tx *bolt.Tx) (bool, error) {
 	return true, nil
 }
 
-// initialise writes the meta of a fresh file and verifies an existing one.
-// It writes nothing to a file that is already initialised.
+// initialise writes the meta of a fresh file, verifies an existing one and
+// upgrades an existing one of an older schema. It writes nothing to a file
+// that is initialised and current.
 func (db *DB) initialise(b *bolt.DB) error {
-	var ok bool
+	var (
+		ok      bool
+		version uint32
+	)
 	err := b.View(func(tx *bolt.Tx) error {
 		var err error
 		ok, err = db.checkMeta(tx)
+		if ok {
+			version = binary.BigEndian.Uint32(tx.Bucket(metaBucket).Get(schemaKey))
+		}
 		return err
 	})
-	if err != nil || ok {
+	if err != nil {
 		return err
+	}
+	if ok && version < SchemaVersion {
+		return b.Update(func(tx *bolt.Tx) error { return upgrade(tx.Bucket(metaBucket), version) })
+	}
+	if ok {
+		return nil
 	}
 	return b.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(metaBucket)
@@ -211,8 +235,29 @@ func (db *DB) initialise(b *bolt.DB) error {
 		if err := meta.Put(appliedKey, make([]byte, 8)); err != nil {
 			return fmt.Errorf("write applied index: %w", err)
 		}
+		if err := meta.Put(appliedTermKey, make([]byte, 8)); err != nil {
+			return fmt.Errorf("write applied term: %w", err)
+		}
 		return nil
 	})
+}
+
+// upgrade brings the meta of a state file of schema version from up to
+// SchemaVersion.
+func upgrade(meta *bolt.Bucket, from uint32) error {
+	if from < 2 && meta.Get(appliedTermKey) == nil {
+		// The term of the last applied entry is not known: 0, which the
+		// start-up check does not compare.
+		if err := meta.Put(appliedTermKey, make([]byte, 8)); err != nil {
+			return fmt.Errorf("upgrade the state from schema %d: %w", from, err)
+		}
+	}
+	var schema [4]byte
+	binary.BigEndian.PutUint32(schema[:], SchemaVersion)
+	if err := meta.Put(schemaKey, schema[:]); err != nil {
+		return fmt.Errorf("upgrade the state from schema %d: %w", from, err)
+	}
+	return nil
 }
 
 // Path returns the path of the state file.
