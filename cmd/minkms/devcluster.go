@@ -36,14 +36,14 @@ import (
 
 // Development cluster defaults.
 const (
-	devBasePort      = 7373 // n1's API port; n1's peer port is one above, each next node ten above
-	devPortStep      = 10   // between the ports of consecutive nodes
-	devCertValidity  = 30 * 24 * time.Hour
-	devLiveTimeout   = 60 * time.Second // for every node to answer /v1/health/live
-	devStopGrace     = 20 * time.Second // SIGTERM, then SIGKILL: room for a leadership transfer
-	devTailLines     = 20               // lines of a node's output kept for an early-exit report
-	devWaitDelay     = 5 * time.Second  // after a node exits, how long its output may still be read
-	devLivePollEvery = 100 * time.Millisecond
+	devBasePort       = 7373 // n1's API port; n1's peer port is one above, each next node ten above
+	devPortStep       = 10   // between the ports of consecutive nodes
+	devCertValidity   = 30 * 24 * time.Hour
+	devReadyTimeout   = 60 * time.Second // for every node to answer /v1/health/ready
+	devStopGrace      = 20 * time.Second // SIGTERM, then SIGKILL: room for a leadership transfer
+	devTailLines      = 20               // lines of a node's output kept for an early-exit report
+	devWaitDelay      = 5 * time.Second  // after a node exits, how long its output may still be read
+	devReadyPollEvery = 100 * time.Millisecond
 )
 
 // devClusterSizes are the node counts --nodes accepts besides 1: odd, so
@@ -104,7 +104,7 @@ func devLayout(n, base int) []*devNode {
 }
 
 // devCluster supervises a development cluster. NewDevCluster writes its
-// files, Start starts the nodes, WaitLive waits until each answers, Wait
+// files, Start starts the nodes, WaitReady waits until each answers, Wait
 // blocks until the context ends or every node has exited, and Stop stops
 // what runs and removes the files. A node that exits is reported and the
 // others keep running.
@@ -356,10 +356,11 @@ func (d *devCluster) watch(n *devNode) {
 	d.exits <- n
 }
 
-// WaitLive waits until every node answers GET /v1/health/live, or one
+// WaitReady waits until every node answers GET /v1/health/ready (it is in
+// the cluster, knows the leader and has caught up), or one
 // exits first (the error holds the end of its output), or ctx ends, or
 // timeout passes.
-func (d *devCluster) WaitLive(ctx context.Context, timeout time.Duration) error {
+func (d *devCluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pool := x509.NewCertPool()
@@ -374,7 +375,7 @@ func (d *devCluster) WaitLive(ctx context.Context, timeout time.Duration) error 
 	}
 	defer client.CloseIdleConnections()
 
-	tick := time.NewTicker(devLivePollEvery)
+	tick := time.NewTicker(devReadyPollEvery)
 	defer tick.Stop()
 	for _, n := range d.Nodes {
 		var last error
@@ -382,13 +383,13 @@ func (d *devCluster) WaitLive(ctx context.Context, timeout time.Duration) error 
 			if n.exited() {
 				return fmt.Errorf("node %s exited before it answered: %v\nits last output:\n%s", n.ID, n.err, n.out.Tail())
 			}
-			if last = probeLive(ctx, client, n.URL()); last == nil {
+			if last = probeReady(ctx, client, n.URL()); last == nil {
 				break
 			}
 			select {
 			case <-ctx.Done():
 				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					return fmt.Errorf("node %s did not answer %s/v1/health/live within %v: %v\nits last output:\n%s",
+					return fmt.Errorf("node %s did not answer %s/v1/health/ready within %v: %v\nits last output:\n%s",
 						n.ID, n.URL(), timeout, last, n.out.Tail())
 				}
 				return ctx.Err()
@@ -400,8 +401,8 @@ func (d *devCluster) WaitLive(ctx context.Context, timeout time.Duration) error 
 	return nil
 }
 
-func probeLive(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/health/live", nil)
+func probeReady(ctx context.Context, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/health/ready", nil)
 	if err != nil {
 		return err
 	}
@@ -591,7 +592,7 @@ func (c *cli) runDevCluster(ctx context.Context, n, basePort int, out *output, l
 	if err := d.Start(); err != nil {
 		return err
 	}
-	if err := d.WaitLive(ctx, devLiveTimeout); err != nil {
+	if err := d.WaitReady(ctx, devReadyTimeout); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped during start-up
 		}

@@ -285,9 +285,9 @@ func TestDevClusterNodeExits(t *testing.T) {
 	}
 }
 
-// TestDevClusterWaitLive serves /v1/health/live with each node's
-// certificate in place of the nodes and checks that WaitLive accepts it.
-func TestDevClusterWaitLive(t *testing.T) {
+// TestDevClusterWaitReady serves /v1/health/ready with each node's
+// certificate in place of the nodes and checks that WaitReady accepts it.
+func TestDevClusterWaitReady(t *testing.T) {
 	d, _ := MustDevCluster(t, 3, sleeper)
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
@@ -302,7 +302,7 @@ func TestDevClusterWaitLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/v1/health/live" {
+			if r.URL.Path != "/v1/health/ready" {
 				http.NotFound(w, r)
 			}
 		})}
@@ -310,7 +310,7 @@ func TestDevClusterWaitLive(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 		n.APIAddr = ln.Addr().String()
 	}
-	if err := d.WaitLive(t.Context(), 10*time.Second); err != nil {
+	if err := d.WaitReady(t.Context(), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -322,9 +322,9 @@ func TestDevClusterWaitLive(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		d.Nodes[2].APIAddr = addr // nothing listens there
-		err = d.WaitLive(t.Context(), 300*time.Millisecond)
-		if err == nil || !strings.Contains(err.Error(), "node n3 did not answer https://"+addr+"/v1/health/live within 300ms") {
-			t.Errorf("WaitLive: %v", err)
+		err = d.WaitReady(t.Context(), 300*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "node n3 did not answer https://"+addr+"/v1/health/ready within 300ms") {
+			t.Errorf("WaitReady: %v", err)
 		}
 	})
 }
@@ -341,9 +341,9 @@ func TestDevClusterEarlyExit(t *testing.T) {
 	if err := d.Start(); err != nil {
 		t.Fatal(err)
 	}
-	err := d.WaitLive(t.Context(), 30*time.Second)
+	err := d.WaitReady(t.Context(), 30*time.Second)
 	if err == nil {
-		t.Fatal("WaitLive succeeded")
+		t.Fatal("WaitReady succeeded")
 	}
 	for _, want := range []string{"node n1 exited before it answered: exit status 1", "  starting\n", `  config.yaml:18: unknown setting "join"`} {
 		if !strings.Contains(err.Error(), want) {
