@@ -59,10 +59,12 @@ func CheckFile(path string) (err error) {
 // some damaged pages, into an error wrapping ErrCorrupt, so that a damaged
 // state file fails requests and stops the FSM with a reason instead of
 // crashing the node (and every restart after it).
-func (db *DB) contained(fn func() error) (err error) {
+func (db *DB) contained(fn func() error) error { return contained(db.path, fn) }
+
+func contained(path string, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s is damaged: %v; stop the node and run minkms admin check", ErrCorrupt, db.path, r)
+			err = fmt.Errorf("%w: %s is damaged: %v; stop the node and run minkms admin check", ErrCorrupt, path, r)
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))

@@ -130,8 +130,12 @@ func (db *DB) openBolt(path string, readOnly bool) (*bolt.DB, error) {
 }
 
 // verifyFile opens path read-only and checks that it is a complete,
-// initialised state file written under db's root key. deep also checks the
-// consistency of every page, for files that come from elsewhere.
+// initialised state file written under db's root key. deep also reads
+// every bucket, key and value, for files that come from elsewhere (a
+// snapshot the leader sends, a backup): in this goroutine, with faults and
+// panics on damaged pages turned into errors. (bbolt's own Check would
+// crash the node on some damage: it panics in a goroutine of its own; the
+// offline `minkms admin check` runs it in a child process.)
 func (db *DB) verifyFile(path string, deep bool) error {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -154,15 +158,29 @@ func (db *DB) verifyFile(path string, deep bool) error {
 		if err != nil || !deep {
 			return err
 		}
-		var errs []error
-		for err := range tx.Check() {
-			errs = append(errs, err)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%w: inconsistent file: %w", ErrSchema, errors.Join(errs...))
+		if err := contained(path, func() error { return walk(tx) }); err != nil {
+			return fmt.Errorf("%w: inconsistent file: %w", ErrSchema, err)
 		}
 		return nil
 	})
+}
+
+// walk reads every bucket, key and value of tx.
+func walk(tx *bolt.Tx) error {
+	var visit func(b *bolt.Bucket) error
+	visit = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				child := b.Bucket(k)
+				if child == nil {
+					return fmt.Errorf("key %q has no value and is no bucket", k)
+				}
+				return visit(child)
+			}
+			return nil
+		})
+	}
+	return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return visit(b) })
 }
 
 // checkMeta reports whether tx holds an initialised state, and an error if
