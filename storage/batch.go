@@ -55,6 +55,7 @@ func (db *DB) ApplyBatch(ops []Op) ([]error, error) {
 	if ops[len(ops)-1].Index <= applied {
 		return results, nil
 	}
+	db.writes.Add(1)
 	err := db.contained(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
 			meta, data := tx.Bucket(metaBucket), tx.Bucket(dataBucket)
@@ -103,6 +104,10 @@ func writeApplied(meta *bolt.Bucket, index, term uint64) error {
 	}
 	return nil
 }
+
+// Writes returns how many write transactions ApplyBatch has run on this
+// DB: replaying entries that were applied before runs none.
+func (db *DB) Writes() uint64 { return db.writes.Load() }
 
 // Applied returns the index and term of the last raft entry applied to the
 // state (0, 0 for a fresh state). A state written before terms were recorded

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -67,6 +68,8 @@ type DB struct {
 	lockTimeout time.Duration
 	sealer      *sealer
 	check       []byte // root-key check value; not secret, but compared in constant time
+
+	writes atomic.Uint64 // write transactions of ApplyBatch
 
 	mu   sync.RWMutex // held for writing only while Restore or Close swap bolt
 	bolt *bolt.DB     // nil once closed
