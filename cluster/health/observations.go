@@ -98,4 +98,3 @@ func (v *view) observedDiffers() []Finding {
 	}
 	return out
 }
-
