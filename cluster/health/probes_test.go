@@ -20,7 +20,7 @@ func TestUnreachable(t *testing.T) {
 		{"LastContactExactlyElectionTimeout", "n2", func(p *health.Probe) { p.LastContact = 600 * time.Millisecond }, nil},
 		{"LastContactBeyondElectionTimeout", "n2", func(p *health.Probe) { p.LastContact = 600*time.Millisecond + 1 },
 			[]want{{health.Warning, []string{"n2"}, "Node n2 has had no contact with the leader for longer than the election timeout (600ms)", time.Time{}}}},
-		{"Candidate", "n3", func(p *health.Probe) { p.Role, p.LastContact = "candidate", 5 * time.Second },
+		{"Candidate", "n3", func(p *health.Probe) { p.Role, p.LastContact = "candidate", 5*time.Second },
 			[]want{{health.Warning, []string{"n3"}, "Node n3 has had no contact with the leader for longer than the election timeout (600ms)", time.Time{}}}},
 		{"LeaderIgnoresLastContact", "n1", func(p *health.Probe) { p.LastContact = time.Hour }, nil},
 	}
