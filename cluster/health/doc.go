@@ -30,8 +30,13 @@
 // Every finding is a warning (one node's problem) except
 // consensus-at-risk, which is critical or info. At most one finding of a
 // kind exists per set of nodes, so Finding.Key identifies it across
-// evaluations. The messages avoid times that move with Now, except "expires
-// in 36h" which the certificate warnings promise.
+// evaluations. The messages avoid times that move with Now, so that a
+// finding whose facts did not change reads the same from one evaluation to
+// the next; the exceptions are the remaining time of cert-expires-soon
+// ("expires in 36h", which the certificate warnings promise), the skew of
+// clock-skew (rounded like FormatLeft) and error texts as the probes and
+// reports give them. At is zero unless a kind below says otherwise; the
+// At of consensus-at-risk is Now when consensus is at risk now.
 //
 //   - cert-expired, cert-expires-soon (one node): the node's effective
 //     expiry, the earliest EffectiveNotAfter of its report's pairs, is at or
