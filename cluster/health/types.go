@@ -1,15 +1,3 @@
-// Package health decides whether a minkms cluster is healthy, and what is
-// wrong when it is not, from what the nodes report of themselves and of
-// each other. It is one pure function, Evaluate, over plain data: the
-// nodes' certificate reports from the replicated state, the live probes of
-// every member, the handshakes observed between them, the raft
-// configuration and the clock. It does no I/O, so it is tested table by
-// table and every node computes the same findings from the same facts.
-//
-// Its purpose is to flag a certificate problem before it costs the quorum:
-// when the certificates of two of three voters expire at 04:00 next
-// Tuesday, consensus is at risk from then, and the operator learns it days
-// ahead, from any node.
 package health
 
 import "time"
@@ -94,6 +82,11 @@ type Probe struct {
 	LastContact time.Duration // since its last contact with the leader; 0 on the leader
 	Clock       time.Time     // its clock when it answered
 	RTT         time.Duration // the round trip of the probe
+	// Received is the evaluating node's clock when the answer arrived;
+	// zero stands for Input.Now. Clock skew is judged against it, so a
+	// caller that sets Now after a slow probe timed out does not make the
+	// quick answers look behind.
+	Received time.Time
 }
 
 // Observation is what one node saw of a peer in inter-node handshakes.
