@@ -102,8 +102,9 @@ type NodeConfig struct {
 	} `yaml:"root_key"`
 	Admins []string `yaml:"admins"`
 	TLS    struct {
-		Certs []CertPair `yaml:"certs"`
-		CA    string     `yaml:"ca"`
+		Certs          []CertPair `yaml:"certs"`
+		CA             string     `yaml:"ca"`
+		ReloadInterval string     `yaml:"reload_interval,omitempty"`
 	} `yaml:"tls"`
 	Cluster ClusterConfig `yaml:"cluster"`
 	Log     struct {
@@ -740,6 +741,27 @@ type clusterMember = api.ClusterMember
 
 type clusterMembers = api.ClusterMembers
 
+// adminRequestText GETs path from node n as the admin and returns the
+// body of a 2xx answer as text (Prometheus metrics, say).
+func (c *Cluster) adminRequestText(n *ClusterNode, path string, out *string) error {
+	hc := c.httpClient(c.AdminKey, 30*time.Second)
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(n.URL + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+	}
+	*out = string(b)
+	return nil
+}
+
 // adminRequest sends one request as the admin to node n and decodes a 2xx
 // answer into out (if not nil). A non-2xx answer is an *api.Error.
 func (c *Cluster) adminRequest(n *ClusterNode, method, path string, body, out any) error {
@@ -1019,7 +1041,7 @@ func MustNewCA(tb testing.TB, dir, name string) *TestCA {
 		SerialNumber:          randomSerial(tb),
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
+		NotAfter:              time.Now().Add(90 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -1066,9 +1088,22 @@ func (l Leaf) TLSCertificate(tb testing.TB) tls.Certificate {
 	return cert
 }
 
-// Issue signs a certificate for the IPs with the given extended key
-// usages (none: server and client auth, as node certificates have).
+// Issue signs a certificate for the IPs, valid for 30 days (beyond the
+// 48h of tls.warn_before, so that a test cluster has no expiry warning),
+// with the given extended key usages (none: server and client auth, as node
+// certificates have).
 func (ca *TestCA) Issue(tb testing.TB, ips []string, usages ...x509.ExtKeyUsage) Leaf {
+	tb.Helper()
+	return ca.issue(tb, ips, 30*24*time.Hour, usages...)
+}
+
+// IssueValid is Issue with a validity of its own (from a minute ago).
+func (ca *TestCA) IssueValid(tb testing.TB, ips []string, validity time.Duration) Leaf {
+	tb.Helper()
+	return ca.issue(tb, ips, validity)
+}
+
+func (ca *TestCA) issue(tb testing.TB, ips []string, validity time.Duration, usages ...x509.ExtKeyUsage) Leaf {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -1081,7 +1116,7 @@ func (ca *TestCA) Issue(tb testing.TB, ips []string, usages ...x509.ExtKeyUsage)
 		SerialNumber: randomSerial(tb),
 		Subject:      pkix.Name{CommonName: "minkms test " + strings.Join(ips, " ")},
 		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     time.Now().Add(-time.Minute + validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  usages,
 	}
