@@ -76,6 +76,8 @@ var sdkCalls = []sdkCall{
 		return err
 	}},
 	{"Client.RemoveNode", write, func(ctx context.Context, c *api.Client) error { return c.RemoveNode(ctx, "n3") }},
+	{"Client.ClusterStatus", otherRead, func(ctx context.Context, c *api.Client) error { _, err := c.ClusterStatus(ctx); return err }},
+	{"Client.NodeTLSStatus", otherRead, func(ctx context.Context, c *api.Client) error { _, err := c.NodeTLSStatus(ctx, "n2"); return err }},
 
 	{"Enclave.CreateKey", write, func(ctx context.Context, c *api.Client) error {
 		_, err := c.Enclave("e").CreateKey(ctx, "k", nil)

@@ -30,11 +30,13 @@
 //
 //	GET    /v1/health/live, /v1/health/ready      → HealthResponse (no certificate needed)
 //	GET    /v1/metrics                             Prometheus text
-//	GET    /v1/tls/status                          → TLSStatus of the node that answers (cluster admin)
+//	GET    /metrics                                Prometheus text (cluster admin, or a policy allowing "metrics:read")
+//	GET    /v1/tls/status                          ?node=ID → TLSStatus of the node that answers, or of member ID (cluster admin)
 //	POST   /v1/tls/reload                          → TLSReloadResult (cluster admin)
 //	GET    /v1/cluster/members                     → ClusterMembers (cluster admin)
 //	POST   /v1/cluster/members                     AddNodeRequest → ClusterMember (cluster admin)
 //	DELETE /v1/cluster/members/{id}                (cluster admin)
+//	GET    /v1/cluster/status                      → ClusterStatus, from any member (cluster admin)
 //	GET    /v1/backup                              ?consistent= → a backup (cluster admin; see Client.Backup)
 //	POST   /v1/restore                             a backup, ?force= → RestoreResponse (cluster admin, leader only)
 //	GET    /v1/enclaves                            ?prefix=&continue=&limit= → ListResponse

@@ -48,6 +48,7 @@ func (h *handler) clusterRoutes(r chi.Router, putOrPost func(chi.Router, string,
 	r.Get("/members", h.handle(h.clusterMembers))
 	putOrPost(r, "/members", h.addNode)
 	r.Delete("/members/{id}", h.handle(h.removeNode))
+	r.Get("/status", h.handle(h.clusterStatus))
 }
 
 // clusterNode returns the cluster after checking that the caller is a

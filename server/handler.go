@@ -27,6 +27,8 @@ type handler struct {
 	timeout  time.Duration // per request, from limits.request_timeout
 	replica  syncer        // nil: ?consistent=true answers 503
 	backups  *backups      // nil: the backup routes answer 503
+	health   healthSource  // nil: /v1/cluster/status answers 503
+	peers    askNode       // nil: /v1/tls/status?node= answers 503
 }
 
 // apiFunc is a handler that returns its error for handle to answer.
@@ -84,8 +86,15 @@ func (h *handler) routes() http.Handler {
 		r.Get("/v1/ready", h.handle(h.ready))
 		r.Get("/v1/identity/self/describe", h.handle(h.self))
 		r.Get("/v1/metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP)
-		r.Get("/v1/tls/status", h.handle(h.tlsStatus))
+		r.Get("/v1/tls/status", h.handle(h.tlsStatusOfNode))
 		putOrPost(r, "/v1/tls/reload", h.tlsReload)
+	})
+
+	// The Prometheus exposition at the path Prometheus scrapes by default:
+	// cluster admins, and identities whose policy allows "metrics:read".
+	r.Group(func(r chi.Router) {
+		r.Use(timeout(h.timeout), h.authenticate, h.authorizeMetrics)
+		r.Get("/metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP)
 	})
 
 	// Native routes: an explicit enclave, 409 for conflicts, strict bodies.

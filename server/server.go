@@ -70,6 +70,7 @@ type Server struct {
 	svc   *kms.Service
 	certs *tlsmgr.Manager
 	conns *connLimiter // the API's connection limits, below ln's TLS
+	watch *monitor     // evaluates the cluster's health periodically (monitor.go)
 	ln    net.Listener
 	http  *http.Server
 
@@ -333,6 +334,7 @@ func (s *Server) openCluster() error {
 		return fmt.Errorf("starting raft: %w", err)
 	}
 	s.node.Store(node)
+	node.Handle(methodTLSStatus, serveTLSStatus(s.certs)) // GET /v1/tls/status?node= on another node
 	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, uncleanMarker), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return fmt.Errorf("marking the data directory in use: %w", err)
 	}
@@ -394,6 +396,13 @@ func (s *Server) openHandler() error {
 			return fmt.Errorf("registering connection metrics: %w", err)
 		}
 	}
+	// The cluster's health: the status route, and the periodic evaluation
+	// that logs the findings and updates the cluster metrics.
+	clusterMetrics := new(clusterCollector)
+	if err := registry.Register(clusterMetrics); err != nil {
+		return fmt.Errorf("registering cluster metrics: %w", err)
+	}
+	s.watch = newMonitor(s.clusterHealth(), clusterMetrics, s.log.With(slog.String("component", "health")))
 	h := &handler{
 		svc:      s.svc,
 		log:      s.log,
@@ -403,6 +412,8 @@ func (s *Server) openHandler() error {
 		replica:  s.node.Load(),
 		metrics:  metrics,
 		registry: registry,
+		health:   s.clusterHealth(),
+		peers:    s.node.Load(),
 		timeout:  s.cfg.Limits.RequestTimeout,
 		backups: &backups{
 			db: s.db, node: s.node.Load(), dir: s.cfg.DataDir, nodeID: s.cfg.Cluster.NodeID,
@@ -469,6 +480,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { s.reloadOnSignal(ctx, s.hup) })
+	wg.Go(func() { s.watch.run(ctx) })
 
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.ln) }()

@@ -185,13 +185,35 @@ the files on disk differ from what is served; then the CA bundle.
 
 What is shown is what the node serves, which is not necessarily what is on
 disk: a refused file leaves the last good certificate serving. It needs a
-cluster admin API key.`,
+cluster admin API key.
+
+--node ID shows member ID instead, whichever node --server names (one or
+several): the node that answers asks member ID over the cluster's internal
+connections, so a node whose client API cannot be reached can still be
+inspected.`,
 		Example: `  MINKMS_SERVER=https://n1.kms.example.net:7373 minkms cert status
-  minkms cert status --server https://n2.kms.example.net:7373 --json`,
+  minkms cert status --server https://n2.kms.example.net:7373 --json
+  minkms cert status --node n3`,
 		Args: cobra.NoArgs,
 	}
 	out := jsonFlag(cmd)
+	var node string
+	cmd.Flags().StringVar(&node, "node", "", "show the member with this node id, asked through any node")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Flags().Changed("node") {
+			client, err := c.client(cmd)
+			if err != nil {
+				return err
+			}
+			st, err := client.NodeTLSStatus(cmd.Context(), node)
+			if err != nil {
+				return err
+			}
+			if out.json {
+				return writeJSON(c.stdout, st)
+			}
+			return c.printTLSStatus("node "+node, st, time.Now())
+		}
 		client, endpoint, err := c.nodeClient(cmd)
 		if err != nil {
 			return err

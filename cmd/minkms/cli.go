@@ -62,6 +62,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	if e, ok := errors.AsType[*exitError](err); ok {
+		// The command chose its exit code (cluster status --check).
+		if e.err != nil {
+			fmt.Fprintf(stderr, "%s %s\n", styleFor(stderr).red("minkms:"), e.err)
+		}
+		return e.code
+	}
 	fmt.Fprintf(stderr, "%s %s\n", styleFor(stderr).red("minkms:"), err)
 	if _, ok := errors.AsType[*api.Error](err); ok {
 		return exitRefused

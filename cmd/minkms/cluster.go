@@ -14,8 +14,9 @@ func init() {
 func (c *cli) clusterCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "List, add and remove the nodes of the cluster",
-		Long: `List the members of the cluster, add a node and remove one.
+		Short: "List, add and remove the nodes of the cluster, and show its health",
+		Long: `List the members of the cluster, show their health and the findings
+about their certificates ("status"), add a node and remove one.
 
 The commands ask any node named by --server (or MINKMS_SERVER): a change is
 made by the leader whichever member is asked. They need a cluster admin
@@ -32,11 +33,12 @@ copying the state.
 Keep an odd number of voters, three or five. A cluster stays available as
 long as a majority of its voters is: two of three, three of five.`,
 		Example: `  minkms cluster members
+  minkms cluster status --check
   minkms cluster add-node n4.kms.example.net:7374
   minkms cluster remove-node n2
   minkms cluster recover --config /etc/minkms/minkms.yaml --member n1=n1.kms.example.net:7374`,
 	}
-	cmd.AddCommand(c.clusterMembers(), c.clusterAddNode(), c.clusterRemoveNode(), c.clusterRecover())
+	cmd.AddCommand(c.clusterMembers(), c.clusterStatus(), c.clusterAddNode(), c.clusterRemoveNode(), c.clusterRecover())
 	return cmd
 }
 
