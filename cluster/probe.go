@@ -97,6 +97,14 @@ func (n *Node) observations() []wireObservation {
 	return out
 }
 
+// Health evaluates the health of the cluster as this node sees it now
+// (HealthInput): the findings, whether the cluster is healthy and from when
+// consensus is at risk. It takes about a second at most, the bound of the
+// probes.
+func (n *Node) Health(ctx context.Context) health.Result {
+	return health.Evaluate(n.HealthInput(ctx))
+}
+
 // HealthInput gathers what health.Evaluate judges, as this node sees it
 // now: the raft configuration and leader, every report in the cluster
 // state, a live probe of every member (each within a second; a member that
@@ -127,8 +135,8 @@ func (n *Node) HealthInput(ctx context.Context) health.Input {
 		in.Reports = map[string]health.NodeReport{}
 	}
 
-	// The probes' clocks are compared with Now: taken as they leave, a
-	// member's clock is read within its round trip of it.
+	// Each probe's clock is judged against when its answer came
+	// (Probe.Received); Now is when they left.
 	in.Now = time.Now()
 	in.Probes = make([]health.Probe, len(servers))
 	seen := make([][]wireObservation, len(servers))
@@ -188,7 +196,7 @@ func (n *Node) probeMember(ctx context.Context, id string) health.Probe {
 	var a probeAnswer
 	start := time.Now()
 	err := n.Ask(ctx, id, MethodProbe, struct{}{}, &a)
-	p := health.Probe{NodeID: id, RTT: time.Since(start)}
+	p := health.Probe{NodeID: id, RTT: time.Since(start), Received: time.Now()}
 	if err != nil {
 		p.Err = err.Error()
 		return p

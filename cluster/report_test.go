@@ -284,3 +284,34 @@ func TestHealthInput(t *testing.T) {
 		}
 	})
 }
+
+// TestHealth: Health evaluates what HealthInput gathers; a stopped member
+// is found unreachable and the cluster unhealthy.
+func TestHealth(t *testing.T) {
+	tc, srcs := newReportingCluster(t, 3)
+	tc.startAll()
+	tc.waitVoters(3)
+	waitReports(t, tc, srcs)
+	f := tc.followers()[0]
+	unreachable := func(r health.Result) []string {
+		var ids []string
+		for _, fd := range r.Findings {
+			if fd.Kind == health.Unreachable {
+				ids = append(ids, fd.Nodes...)
+			}
+		}
+		return ids
+	}
+	if r := f.Health(ctxT(t)); len(unreachable(r)) != 0 {
+		t.Errorf("Health of a running cluster found %v unreachable: %+v", unreachable(r), r.Findings)
+	}
+	down := tc.followers()[1]
+	if down == f {
+		down = tc.followers()[0]
+	}
+	tc.stop(slices.Index(tc.nodes, down))
+	r := f.Health(ctxT(t))
+	if got := unreachable(r); len(got) != 1 || got[0] != down.ID || r.Healthy {
+		t.Errorf("Health with %s stopped: healthy %v, unreachable %v; findings %+v", down.ID, r.Healthy, got, r.Findings)
+	}
+}

@@ -31,13 +31,6 @@ import (
 // must not grow the map without end. The oldest is forgotten first.
 const maxObserved = 256
 
-// The reasons of failed handshakes that health findings look for.
-const (
-	FailureExpired      = "expired"       // the peer's certificate has expired (or is not valid yet)
-	FailureUnknownCA    = "unknown-ca"    // its chain does not verify against this node's CA bundle
-	FailureNameMismatch = "name-mismatch" // it does not name the host it was dialed at or announces
-)
-
 // maxFailureText bounds the text kept for another reason.
 const maxFailureText = 300
 
@@ -162,19 +155,22 @@ func peersFault(err error) bool {
 	return true
 }
 
-// failureReason classifies a failed handshake: FailureExpired,
-// FailureUnknownCA, FailureNameMismatch, or the error's text.
+// failureReason classifies a failed handshake: health.FailureExpired (the
+// peer's certificate has expired), health.FailureUnknownCA (its chain does
+// not verify against this node's CA bundle), health.FailureNameMismatch (it
+// does not name the host it was dialed at or announces), or the error's
+// text.
 func failureReason(err error) string {
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
 	var name x509.HostnameError
 	switch {
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return FailureExpired
+		return health.FailureExpired
 	case errors.As(err, &unknown):
-		return FailureUnknownCA
+		return health.FailureUnknownCA
 	case errors.As(err, &name):
-		return FailureNameMismatch
+		return health.FailureNameMismatch
 	}
 	text := err.Error()
 	if len(text) > maxFailureText {
