@@ -20,6 +20,11 @@ type CommandType uint8
 const (
 	// CommandChange applies a kv.Change whose values are sealed.
 	CommandChange CommandType = 1
+	// CommandNodeReport records a node's report of itself (its addresses,
+	// version and certificates) in the cluster's area cluster/nodes, under
+	// the node's id. Only the node itself writes it: the leader refuses a
+	// forwarded report of another node.
+	CommandNodeReport CommandType = 2
 )
 
 // changeVersion is the body layout of CommandChange this build writes.
@@ -35,18 +40,55 @@ const (
 // Version 1 is the same without the code of a condition (decoded as "").
 const changeVersion = 2
 
+// reportVersion is the body layout of CommandNodeReport:
+//
+//	node id, report
+//
+// each a length (unsigned varint) and that many bytes; the report is the
+// node's JSON report sealed for the entry cluster/nodes/<node id>.
+const reportVersion = 1
+
 // Command is a decoded raft command.
 type Command struct {
 	Type   CommandType
-	Change kv.Change // for CommandChange; Put values are sealed
+	Change kv.Change    // for CommandChange; Put values are sealed
+	Report SealedReport // for CommandNodeReport
+}
+
+// SealedReport is the body of CommandNodeReport.
+type SealedReport struct {
+	NodeID string
+	Value  []byte // sealed for the entry cluster/nodes/<NodeID>
+}
+
+// StateChange returns the change c makes to the state: the change itself,
+// or for a node report a Put of the report under the node's id.
+func (c Command) StateChange() kv.Change {
+	if c.Type == CommandNodeReport {
+		return kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: nodesBucket, Name: c.Report.NodeID, Value: c.Report.Value}}}
+	}
+	return c.Change
 }
 
 // EncodeCommand returns the log bytes of c.
 func EncodeCommand(c Command) ([]byte, error) {
-	if c.Type != CommandChange {
-		return nil, fmt.Errorf("encode command: %w: unknown type %d", ErrCommand, c.Type)
+	switch c.Type {
+	case CommandChange:
+		return encodeChange(c.Change), nil
+	case CommandNodeReport:
+		if c.Report.NodeID == "" {
+			return nil, fmt.Errorf("encode command: %w: a node report without a node id", ErrCommand)
+		}
+		r := c.Report
+		b := make([]byte, 0, 2+2*binary.MaxVarintLen64+len(r.NodeID)+len(r.Value))
+		b = append(b, byte(CommandNodeReport), reportVersion)
+		b = appendBytes(b, []byte(r.NodeID))
+		return appendBytes(b, r.Value), nil
 	}
-	ch := c.Change
+	return nil, fmt.Errorf("encode command: %w: unknown type %d", ErrCommand, c.Type)
+}
+
+func encodeChange(ch kv.Change) []byte {
 	size := 2 + 2*binary.MaxVarintLen64
 	for _, r := range ch.Require {
 		size += 1 + 4*binary.MaxVarintLen64 + len(r.Bucket) + len(r.Name) + len(r.Code)
@@ -71,7 +113,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 		b = appendBytes(b, []byte(m.Name))
 		b = appendBytes(b, m.Value)
 	}
-	return b, nil
+	return b
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -87,20 +129,30 @@ func DecodeCommand(b []byte) (Command, error) {
 	}
 	typ, version := CommandType(b[0]), b[1]
 	switch {
-	case typ != CommandChange:
+	case typ == CommandChange && (version == 1 || version == changeVersion):
+	case typ == CommandNodeReport && version == reportVersion:
+	case typ != CommandChange && typ != CommandNodeReport:
 		return Command{}, fmt.Errorf("%w: unknown type %d", ErrCommand, typ)
-	case version != 1 && version != changeVersion:
+	default:
 		return Command{}, fmt.Errorf("%w: unknown version %d of type %d", ErrCommand, version, typ)
 	}
 	d := decoder{b: b[2:], version: version}
-	ch := d.change()
+	c := Command{Type: typ}
+	if typ == CommandChange {
+		c.Change = d.change()
+	} else {
+		c.Report = SealedReport{NodeID: string(d.bytes()), Value: d.bytes()}
+		if d.err == nil && c.Report.NodeID == "" {
+			d.fail("a node report without a node id")
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
 	if d.err != nil {
 		return Command{}, d.err
 	}
-	return Command{Type: typ, Change: ch}, nil
+	return c, nil
 }
 
 // decoder reads a change body; the first error sticks and stops it.

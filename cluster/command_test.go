@@ -90,6 +90,34 @@ func TestDecodeCommandVersion1(t *testing.T) {
 	}
 }
 
+// sampleReport is a node report command of n1 as this build writes it:
+// type 2, version 1, the node id and the sealed report.
+var sampleReport = []byte{2, 1, 2, 'n', '1', 6, 's', 'e', 'a', 'l', 0x00, 0xff}
+
+func TestReportCommand(t *testing.T) {
+	in := cluster.Command{Type: cluster.CommandNodeReport, Report: cluster.SealedReport{NodeID: "n1", Value: []byte("seal\x00\xff")}}
+	b := MustEncode(t, in)
+	if !bytes.Equal(b, sampleReport) {
+		t.Errorf("EncodeCommand(report) = %v, want %v", b, sampleReport)
+	}
+	out, err := cluster.DecodeCommand(b)
+	if err != nil {
+		t.Fatalf("DecodeCommand: %v", err)
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Errorf("round trip = %+v, want %+v", out, in)
+	}
+	// The FSM applies it as a Put of the report under the node's id in the
+	// cluster's area of the nodes.
+	want := kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "cluster/nodes", Name: "n1", Value: []byte("seal\x00\xff")}}}
+	if got := out.StateChange(); !reflect.DeepEqual(got, want) {
+		t.Errorf("StateChange = %+v, want %+v", got, want)
+	}
+	if got := (cluster.Command{Type: cluster.CommandChange, Change: sampleChange()}).StateChange(); !reflect.DeepEqual(got, sampleChange()) {
+		t.Errorf("StateChange of a change = %+v, want the change", got)
+	}
+}
+
 func TestDecodeCommandErrors(t *testing.T) {
 	valid := MustEncode(t, cluster.Command{Type: cluster.CommandChange, Change: sampleChange()})
 	for _, tc := range []struct {
@@ -98,7 +126,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 	}{
 		{"Empty", nil},
 		{"OnlyType", []byte{1}},
-		{"UnknownType", append([]byte{2}, valid[1:]...)},
+		{"UnknownType", append([]byte{3}, valid[1:]...)},
 		{"TypeZero", append([]byte{0}, valid[1:]...)},
 		{"UnknownVersion", append([]byte{1, 3}, valid[2:]...)},
 		{"VersionZero", append([]byte{1, 0}, valid[2:]...)},
@@ -111,6 +139,13 @@ func TestDecodeCommandErrors(t *testing.T) {
 		{"HugeCodeLength", []byte{1, 2, 1, 1, 1, 'b', 1, 'n', 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}},
 		{"HugeLength", []byte{1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0}},
 		{"BadVarint", []byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+		{"ReportUnknownVersion", append([]byte{2, 2}, sampleReport[2:]...)},
+		{"ReportVersionZero", append([]byte{2, 0}, sampleReport[2:]...)},
+		{"ReportNoBody", sampleReport[:2]},
+		{"ReportNoNodeID", []byte{2, 1, 0, 3, 'a', 'b', 'c'}},
+		{"ReportTruncated", sampleReport[:len(sampleReport)-1]},
+		{"ReportTrailing", append(bytes.Clone(sampleReport), 0)},
+		{"ReportHugeLength", []byte{2, 1, 2, 'n', '1', 0xff, 0xff, 0xff, 0xff, 0x0f}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if c, err := cluster.DecodeCommand(tc.data); !errors.Is(err, cluster.ErrCommand) {
@@ -118,6 +153,11 @@ func TestDecodeCommandErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("EncodeReportWithoutNodeID", func(t *testing.T) {
+		if _, err := cluster.EncodeCommand(cluster.Command{Type: cluster.CommandNodeReport}); !errors.Is(err, cluster.ErrCommand) {
+			t.Errorf("EncodeCommand(report without node id) = %v, want ErrCommand", err)
+		}
+	})
 	t.Run("EncodeUnknownType", func(t *testing.T) {
 		if _, err := cluster.EncodeCommand(cluster.Command{Type: 7}); !errors.Is(err, cluster.ErrCommand) {
 			t.Errorf("EncodeCommand(type 7) = %v, want ErrCommand", err)
@@ -134,6 +174,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte{1, 1, 1})
 	f.Add([]byte{1, 2, 1})
 	f.Add([]byte{2, 1, 0, 0})
+	f.Add(bytes.Clone(sampleReport))
 	f.Add([]byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := cluster.DecodeCommand(data)

@@ -86,6 +86,26 @@
 // of them at once, each with its own deadline) over the internal RPC: cluster
 // status, logs and per-node certificate status are built on it.
 //
+// # Node reports and health
+//
+// Every node records a report of itself in cluster/nodes/<id>: its
+// addresses, version, reload interval and certificates (summaries, the
+// served chains and the CA bundle in DER), from Config.Report. It writes it
+// through raft as a command of its own type, CommandNodeReport, on start,
+// whenever it differs from what is recorded (after a certificate reload:
+// Config.ReportTrigger), and at least once per reload interval, so that its
+// age says whether the node still reports; never every second for nothing.
+// Only the node itself writes its report: the leader refuses one forwarded by
+// another node. The leader deletes the report of a node it removes. Members
+// lists the API addresses from the reports, and Reported (readiness) waits
+// for this node's.
+//
+// HealthInput gathers what package cluster/health judges: the raft
+// configuration, the reports, a live probe of every member (MethodProbe: its
+// role, leader, applied index, last contact and clock, with the round trip)
+// and every member's handshake observations (MethodObservations, from
+// Config.Observations), so that any node sees what every node sees.
+//
 // # Seams
 //
 // The transport and the RPC are given in Config: raft's NetworkTransport over

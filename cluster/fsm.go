@@ -70,7 +70,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				f.halt(err, "This node cannot read a committed raft entry and has stopped applying the log; upgrade it to the version of the other nodes")
 				return fill(resp, err)
 			}
-			op.Change = &cmd.Change
+			change := cmd.StateChange()
+			op.Change = &change
 		case raft.LogConfiguration:
 		default:
 			continue

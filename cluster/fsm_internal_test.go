@@ -69,6 +69,8 @@ func TestFSMUnknownCommandHalts(t *testing.T) {
 		"UnknownType":    {200, 1, 0, 0},
 		"UnknownVersion": {1, 9, 0, 0},
 		"Garbage":        {1, 1, 0xff, 0xff},
+		// A node report of a newer layout halts like any other entry.
+		"UnknownReportVersion": {2, 9, 2, 'n', '1', 1, 'x'},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, store, stop := newTestFSM(t)
@@ -105,5 +107,34 @@ func TestHCLogArgsRenderFormats(t *testing.T) {
 	got := hclogArgs([]any{"servers", hclog.Fmt("%+v", []int{1, 2}), "n", 3})
 	if got[1] != "[1 2]" || got[3] != 3 {
 		t.Fatalf("hclogArgs = %#v", got)
+	}
+}
+
+// TestFSMAppliesReports: a node report is applied in the same batch as the
+// changes around it, as a Put of the report under the node's id.
+func TestFSMAppliesReports(t *testing.T) {
+	f, store, _ := newTestFSM(t)
+	sealed, err := store.Seal(nodesBucket, "n1", []byte(`{"node_id":"n1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _ := EncodeCommand(Command{Type: CommandNodeReport, Report: SealedReport{NodeID: "n1", Value: sealed}})
+	v, _ := store.Seal("b", "k", []byte("v"))
+	change, _ := EncodeCommand(Command{Type: CommandChange, Change: kv.Change{Apply: []kv.Mutation{{Kind: kv.Put, Bucket: "b", Name: "k", Value: v}}}})
+	resp := f.ApplyBatch([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: change},
+		{Index: 2, Term: 1, Type: raft.LogCommand, Data: report},
+	})
+	for i, r := range resp {
+		if r != nil {
+			t.Errorf("response %d = %v", i, r)
+		}
+	}
+	e, err := store.Get(nodesBucket, "n1")
+	if err != nil || string(e.Value) != `{"node_id":"n1"}` {
+		t.Errorf("the report in the state = %q, %v", e.Value, err)
+	}
+	if index, _ := store.Applied(); index != 2 {
+		t.Errorf("Applied = %d, want 2", index)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -48,6 +47,10 @@ func (n *Node) leaderLoop() {
 				}
 				n.maintain(ctx)
 			}
+		case <-n.cfg.ReportTrigger:
+			ctx, cancel := context.WithTimeout(context.Background(), maintainInterval)
+			n.ensureReport(ctx)
+			cancel()
 		case <-tick.C:
 			if ctx := term.ctx; ctx != nil {
 				n.maintain(ctx)
@@ -91,11 +94,7 @@ func (n *Node) maintain(ctx context.Context) {
 		}
 		n.promote(ctx)
 	}
-	if id, _ := n.Leader(); id != "" {
-		if err := n.ensureReport(ctx); err != nil {
-			n.logger.Debug("Could not write this node's report", slog.Any("error", err))
-		}
-	}
+	n.ensureReport(ctx)
 }
 
 // ClusterID returns the id the first leader of the cluster recorded, "" if
@@ -142,54 +141,6 @@ func (n *Node) ensureClusterID(ctx context.Context) error {
 		n.logger.Info("This node belongs to cluster "+id, slog.String("cluster_id", id))
 	}
 	return nil
-}
-
-// NodeReport is what a node records of itself in the cluster state.
-type NodeReport struct {
-	NodeID   string `json:"node_id"`
-	APIAddr  string `json:"api_addr"`
-	PeerAddr string `json:"peer_addr"`
-}
-
-func (n *Node) report(id string) (NodeReport, error) {
-	var r NodeReport
-	e, err := n.cfg.Store.Get(nodesBucket, id)
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(e.Value, &r); err != nil {
-		return r, fmt.Errorf("decode the report of node %s: %w", id, err)
-	}
-	return r, nil
-}
-
-// ensureReport writes this node's report when what is recorded differs.
-func (n *Node) ensureReport(ctx context.Context) error {
-	want := n.ownReport()
-	if have, err := n.report(n.cfg.NodeID); err == nil && have == want {
-		return nil
-	}
-	v, _ := json.Marshal(want)
-	return n.Propose(ctx, kv.Change{
-		Apply: []kv.Mutation{{Kind: kv.Put, Bucket: nodesBucket, Name: n.cfg.NodeID, Value: v}},
-	})
-}
-
-// Reported returns nil once the cluster state holds this node's current
-// report (its addresses), which every member lists.
-func (n *Node) Reported() error {
-	have, err := n.report(n.cfg.NodeID)
-	if err != nil {
-		return fmt.Errorf("this node's report is not in the cluster state yet: %w", err)
-	}
-	if have != n.ownReport() {
-		return errors.New("this node's report in the cluster state is out of date")
-	}
-	return nil
-}
-
-func (n *Node) ownReport() NodeReport {
-	return NodeReport{NodeID: n.cfg.NodeID, APIAddr: n.cfg.APIAddr, PeerAddr: n.cfg.PeerAddr}
 }
 
 // forgetReport deletes the report of a node that left.

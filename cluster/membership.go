@@ -63,7 +63,7 @@ func (n *Node) Members(ctx context.Context) ([]Member, error) {
 			Voter:    s.Suffrage == raft.Voter,
 			Leader:   string(s.ID) == leader,
 		}
-		if r, err := n.report(string(s.ID)); err == nil {
+		if r, err := n.Report(string(s.ID)); err == nil {
 			m.APIAddr = r.APIAddr
 		}
 		out = append(out, m)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/minkms/minkms/cluster/health"
 	"github.com/minkms/minkms/storage"
 )
 
@@ -132,6 +133,22 @@ type Config struct {
 	// OnLeader, if set, is called in its own goroutine each time this node
 	// becomes the leader, with a context that ends when it stops leading.
 	OnLeader func(ctx context.Context)
+
+	// Report, if set, returns this node's report as it is now (version,
+	// reload interval, warn_before, certificates); the node fills in its id,
+	// its addresses and the time. It is called about once a second and
+	// must be cheap. Nil reports the addresses only.
+	Report func() health.NodeReport
+
+	// ReportTrigger, if set, receives a value whenever the report may have
+	// changed (a certificate rotation: tlsmgr's Subscribe): the node then
+	// writes it at once rather than at the next upkeep.
+	ReportTrigger <-chan struct{}
+
+	// Observations, if set, returns what this node saw of its peers in
+	// inter-node handshakes (peernet's Network.Observations), which other
+	// nodes ask for to evaluate the cluster's health.
+	Observations func() []health.Observation
 }
 
 // Node is this node's member of the raft cluster.
@@ -286,6 +303,7 @@ func (n *Node) start() error {
 		return err
 	}
 	n.registerRPC()
+	n.registerProbes()
 	obs := make(chan raft.Observation, 16)
 	observer := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)

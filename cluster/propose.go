@@ -152,11 +152,35 @@ func (n *Node) serveApply(ctx context.Context, from peernet.Peer, body json.RawM
 	if !n.isMember(from.NodeID) {
 		return nil, fmt.Errorf("%w: node %s is not a member of this cluster and may not write", ErrRefused, from.NodeID)
 	}
+	if err := mayForward(from.NodeID, req.Command); err != nil {
+		return nil, err
+	}
 	index, err := n.ApplyCommand(ctx, req.Command)
 	if err != nil {
 		return nil, err
 	}
 	return applyResponse{Index: index}, nil
+}
+
+// mayForward refuses a forwarded command that writes the cluster's record
+// of another node than the one that forwards it: a node reports only
+// itself. (Older builds wrote their report as a change to cluster/nodes;
+// only the leader itself deletes reports.) A command that does not decode
+// is left to ApplyCommand.
+func mayForward(from string, cmd []byte) error {
+	c, err := DecodeCommand(cmd)
+	if err != nil {
+		return nil
+	}
+	if c.Type == CommandNodeReport && c.Report.NodeID != from {
+		return fmt.Errorf("%w: node %s may not write the report of node %s", ErrRefused, from, c.Report.NodeID)
+	}
+	for _, m := range c.Change.Apply {
+		if m.Bucket == nodesBucket && (m.Kind != kv.Put || m.Name != from) {
+			return fmt.Errorf("%w: node %s may not write the report of node %q", ErrRefused, from, m.Name)
+		}
+	}
+	return nil
 }
 
 // ApplyCommand commits an encoded command on this node, the leader, and
@@ -172,7 +196,7 @@ func (n *Node) ApplyCommand(ctx context.Context, cmd []byte) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("apply command: %w", err)
 	}
-	if err := c.Change.Validate(); err != nil {
+	if err := c.StateChange().Validate(); err != nil {
 		return 0, fmt.Errorf("apply command: %w", err)
 	}
 	if !n.IsLeader() {

@@ -71,11 +71,12 @@ func VerifyRootKey(dataDir string, v RootKeyVerifier) error {
 		if err != nil {
 			continue // a newer build's entry: the FSM says so when it reaches it
 		}
-		i := slices.IndexFunc(cmd.Change.Apply, func(m kv.Mutation) bool { return m.Kind == kv.Put })
+		apply := cmd.StateChange().Apply
+		i := slices.IndexFunc(apply, func(m kv.Mutation) bool { return m.Kind == kv.Put })
 		if i < 0 {
 			continue
 		}
-		m := cmd.Change.Apply[i]
+		m := apply[i]
 		if err := v.Sealed(m.Bucket, m.Name, m.Value); err != nil {
 			return fmt.Errorf("raft log entry %d in %s: %w", l.Index, path, err)
 		}

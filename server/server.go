@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/minkms/minkms/cluster"
+	"github.com/minkms/minkms/cluster/health"
 	"github.com/minkms/minkms/cluster/peernet"
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/storage"
@@ -82,6 +83,10 @@ type Server struct {
 	// or stops does not end the process, whose default for SIGHUP is to
 	// exit. Run reloads the certificates on it.
 	hup chan os.Signal
+
+	// unsubscribeReport ends the certificate rotations' trigger of the
+	// node's report (cluster.Config.ReportTrigger).
+	unsubscribeReport func()
 
 	running   atomic.Bool
 	closeOnce sync.Once
@@ -313,6 +318,8 @@ func (s *Server) admitPeer(p peernet.Peer, dialed bool) error {
 // with it, go on in the background.
 func (s *Server) openCluster() error {
 	c := s.cfg.Cluster
+	rotations, unsubscribe := s.certs.Subscribe()
+	s.unsubscribeReport = unsubscribe
 	node, err := cluster.Open(cluster.Config{
 		NodeID:          c.NodeID,
 		PeerAddr:        c.AdvertisePeer,
@@ -329,6 +336,11 @@ func (s *Server) openCluster() error {
 		BootstrapExpect: c.BootstrapExpect,
 		Join:            c.Join,
 		OnLeader:        s.lead,
+		// This node's report of itself and its certificates, written again
+		// after every rotation; what it saw of its peers' certificates.
+		Report:        s.nodeReport,
+		ReportTrigger: rotations,
+		Observations:  func() []health.Observation { return s.peer.Observations(c.NodeID) },
 	})
 	if err != nil {
 		return fmt.Errorf("starting raft: %w", err)
@@ -547,6 +559,9 @@ func (s *Server) Close() error {
 			if err := node.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("closing raft: %w", err))
 			}
+		}
+		if s.unsubscribeReport != nil {
+			s.unsubscribeReport()
 		}
 		if s.peer != nil {
 			if err := s.peer.Close(); err != nil {

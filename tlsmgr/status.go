@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -208,4 +209,24 @@ func (m *Manager) Metrics() Metrics {
 		mt.DiffersFromDisk = mt.DiffersFromDisk || m.pairs[i].differs
 	}
 	return mt
+}
+
+// Served returns the DER of what is served now: for each pair its chain
+// (leaf first, as in its file) and the certificates of the CA bundle. The
+// node puts them in its report to the cluster, so that the other nodes can
+// verify its chain against their bundles and theirs against its own. The
+// slices are copies.
+func (m *Manager) Served() (chains [][][]byte, ca [][]byte) {
+	s := m.snap.Load()
+	for _, c := range s.pairs {
+		chain := make([][]byte, len(c.cert.Certificate))
+		for i, der := range c.cert.Certificate {
+			chain[i] = slices.Clone(der)
+		}
+		chains = append(chains, chain)
+	}
+	for _, c := range s.ca.certs {
+		ca = append(ca, slices.Clone(c.Raw))
+	}
+	return chains, ca
 }

@@ -49,6 +49,7 @@ func (n *Network) dial(ctx context.Context, addr, proto string) (*peerConn, erro
 	cfg.NextProtos = []string{proto}
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		n.observeFailure("", addr, true, err)
 		raw.Close()
 		n.hsFailed.Add(1)
 		n.cfg.TLS.HandshakeFailed("dial")
@@ -59,6 +60,7 @@ func (n *Network) dial(ctx context.Context, addr, proto string) (*peerConn, erro
 	}
 	peer, err := n.dialProof(tc, addr, proto)
 	if err != nil {
+		n.observeFailure(provenID(peer, err), addr, true, err)
 		tc.Close()
 		raw.Close()
 		n.refused.Add(1)
@@ -67,6 +69,7 @@ func (n *Network) dial(ctx context.Context, addr, proto string) (*peerConn, erro
 		return nil, err
 	}
 	raw.SetDeadline(time.Time{})
+	n.observeProven(peer, addr)
 	return n.newPeerConn(tc, raw, peer), nil
 }
 

@@ -68,4 +68,14 @@
 // server asks the caller to close each older connection after its next
 // answer (closing idle connections from the server side would race with a
 // request already on its way).
+//
+// # What peers present
+//
+// Observations says, per peer, which certificate it presented in the last
+// proven handshake (SHA-256 fingerprint, NotAfter, when, the host it was
+// dialed at) and how the last handshake that failed because of it failed:
+// "expired", "unknown-ca", "name-mismatch" or the error's words. A peer is
+// known by its node id once proven, else by the address it was dialed at or
+// the host it connected from. The cluster's health findings compare these
+// with what each node reports of itself.
 package peernet

@@ -216,6 +216,7 @@ type nodeOpts struct {
 	admit     func(peernet.Peer, bool) error
 	record    *admissions
 	configure func(*peernet.Config)
+	certIP    string // the address the certificate names (default: the one it listens on)
 }
 
 // cluster is what test nodes share: a CA and a root key.
@@ -246,12 +247,16 @@ func (c *cluster) node(tb testing.TB, id, ip string, opts ...func(*nodeOpts)) *n
 	}
 	dir := tb.TempDir()
 	n := &node{id: id, ip: ip, certFile: filepath.Join(dir, "node.crt"), keyFile: filepath.Join(dir, "node.key"), logs: &logBuffer{}}
-	n.cert = o.ca.issue(tb, ip, n.certFile, n.keyFile)
+	certIP := ip
+	if o.certIP != "" {
+		certIP = o.certIP
+	}
+	n.cert = o.ca.issue(tb, certIP, n.certFile, n.keyFile)
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mgr, err := tlsmgr.New(tlsmgr.Config{
 		Certs:  []tlsmgr.Pair{{Cert: n.certFile, Key: n.keyFile}},
 		CA:     o.bundle,
-		Host:   ip,
+		Host:   certIP,
 		Logger: discard,
 	})
 	if err != nil {
@@ -306,6 +311,7 @@ func withCA(ca *testCA, bundle string) func(*nodeOpts) {
 func withAdmit(f func(peernet.Peer, bool) error) func(*nodeOpts) {
 	return func(o *nodeOpts) { o.admit = f }
 }
+func withCertIP(ip string) func(*nodeOpts) { return func(o *nodeOpts) { o.certIP = ip } }
 func withConfig(f func(*peernet.Config)) func(*nodeOpts) {
 	return func(o *nodeOpts) { o.configure = f }
 }

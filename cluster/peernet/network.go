@@ -140,6 +140,8 @@ type Network struct {
 
 	rpc rpcState
 
+	observed observations
+
 	dropped, hsFailed, refused, recycled atomic.Uint64
 	unsubscribe                          func()
 }
@@ -359,6 +361,7 @@ func (n *Network) serveConn(raw net.Conn) {
 
 	tc := tls.Server(raw, n.serverTLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		n.observeFailure("", remoteHost(raw.RemoteAddr()), false, err)
 		n.hsFailed.Add(1)
 		n.cfg.TLS.HandshakeFailed("peer")
 		level := slog.LevelWarn
@@ -373,6 +376,7 @@ func (n *Network) serveConn(raw net.Conn) {
 	cs := tc.ConnectionState()
 	peer, err := n.acceptProof(tc, cs)
 	if err != nil {
+		n.observeFailure(provenID(peer, err), remoteHost(raw.RemoteAddr()), false, err)
 		n.refused.Add(1)
 		n.log.Warn("Refused an inter-node connection",
 			slog.String("remote", remote), slog.String("node", peer.NodeID), slog.Any("error", err))
@@ -383,6 +387,7 @@ func (n *Network) serveConn(raw net.Conn) {
 		return
 	}
 	raw.SetDeadline(time.Time{})
+	n.observeProven(peer, "")
 	pc := n.newPeerConn(tc, raw, peer)
 	n.log.Debug("Accepted an inter-node connection", slog.String("remote", remote),
 		slog.String("node", peer.NodeID), slog.String("proto", peer.Proto))
