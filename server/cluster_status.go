@@ -27,11 +27,26 @@ type healthSource interface {
 	Health(ctx context.Context) (health.Input, health.Result, error)
 }
 
-// clusterHealth returns the node's health source, nil while the cluster
-// layer provides none: the status route then answers 503 and no node
-// evaluates periodically.
+// clusterHealth returns the node's health source: the cluster node's own
+// view (its HealthInput) evaluated by health.Evaluate.
 func (s *Server) clusterHealth() healthSource {
+	if n := s.node.Load(); n != nil {
+		return nodeHealth{n}
+	}
 	return nil
+}
+
+// nodeHealth is healthSource over the cluster node.
+type nodeHealth struct{ n *cluster.Node }
+
+var errNotInCluster = errors.New("this node is not in a cluster yet")
+
+func (h nodeHealth) Health(ctx context.Context) (health.Input, health.Result, error) {
+	in := h.n.HealthInput(ctx)
+	if len(in.Members) == 0 {
+		return in, health.Result{}, errNotInCluster
+	}
+	return in, health.Evaluate(in), nil
 }
 
 // askNode asks one member of the cluster over the internal RPC; see
