@@ -27,8 +27,11 @@ const (
 )
 
 // probeTimeout bounds one member's answer to a probe: a member that takes
-// longer counts as unreachable.
-const probeTimeout = time.Second
+// longer than the election timeout (at least 200ms) counts as unreachable,
+// the same patience raft has with a leader.
+func (n *Node) probeTimeout() time.Duration {
+	return max(n.cfg.Timing.ElectionTimeout, 200*time.Millisecond)
+}
 
 // probeAnswer is a member's answer to MethodProbe.
 type probeAnswer struct {
@@ -145,7 +148,7 @@ func (n *Node) HealthInput(ctx context.Context) health.Input {
 		id := string(s.ID)
 		wg.Go(func() { in.Probes[i] = n.probeMember(ctx, id) })
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			cctx, cancel := context.WithTimeout(ctx, n.probeTimeout())
 			defer cancel()
 			if n.Ask(cctx, id, MethodObservations, struct{}{}, &seen[i]) != nil {
 				seen[i] = nil
@@ -191,7 +194,7 @@ func mergeObservation(obs []health.Observation, o health.Observation) []health.O
 
 // probeMember asks member id for its probe and measures the round trip.
 func (n *Node) probeMember(ctx context.Context, id string) health.Probe {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.probeTimeout())
 	defer cancel()
 	var a probeAnswer
 	start := time.Now()

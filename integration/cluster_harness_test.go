@@ -165,6 +165,9 @@ func (o RaftOptions) config() RaftConfig {
 // same cluster to another test (a subtest, or each test of the shared
 // cluster).
 type Cluster struct {
+	// ExtraRoots are more CAs the test's clients trust, for tests that move
+	// nodes to certificates of another CA.
+	ExtraRoots []*x509.Certificate
 	t testing.TB
 	*clusterState
 }
@@ -612,6 +615,9 @@ func (c *Cluster) waitNodeReady(n *ClusterNode, timeout time.Duration) error {
 func (c *Cluster) caPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(c.CA.Cert)
+	for _, ca := range c.ExtraRoots {
+		pool.AddCert(ca)
+	}
 	return pool
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -169,20 +170,54 @@ func TestClusterStatusReloadAndCA(t *testing.T) {
 		c.WaitMembers(n1, 5*time.Second, "n1", "n2", "n3")
 	})
 
-	t.Run("CAMismatch", func(t *testing.T) {
-		other := MustNewCA(t, t.TempDir(), "another CA")
-		n3 := c.Node(3)
-		// n3's bundle: only the new CA. Its own certificate no longer chains
-		// to its bundle, so keep n3's leaf; put the bundle in place by reload.
-		ca, err := os.ReadFile(other.CertFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		replaceFile(t, n3.Config.TLS.CA, ca)
-		c.CLI(n3, "cert", "reload")
-		waitEveryNode(t, c, 20*time.Second, "ca-mismatch involving n3", func(st *api.ClusterStatus) (bool, string) {
-			return findingOf(st, "ca-mismatch", "n3") != nil, findingsText(st)
-		})
+}
+
+// TestClusterStatusCAMismatch: n3 moves to a certificate of a second CA
+// that every bundle holds; then n1's bundle is replaced, by a reload, with
+// one that lacks the second CA. n1 would refuse n3 at the next handshake:
+// ca-mismatch is flagged on every node before raft loses the member.
+func TestClusterStatusCAMismatch(t *testing.T) {
+	c := MustNewCluster(t, 3, ClusterOptions{Raft: FastRaft(), Configure: func(n *ClusterNode, cfg *NodeConfig) {
+		cfg.TLS.ReloadInterval = "2s"
+		cfg.TLS.CA = filepath.Join(n.Dir, "ca-bundle.crt") // a bundle of its own
+	}})
+	first, err := os.ReadFile(c.CA.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := MustNewCA(t, t.TempDir(), "second CA")
+	secondPEM, err := os.ReadFile(second.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := append(slices.Clone(first), secondPEM...)
+	for _, n := range c.Nodes {
+		replaceFile(t, filepath.Join(n.Dir, "ca-bundle.crt"), both)
+	}
+	// The test's clients (SDK and CLI) trust both CAs.
+	c.ExtraRoots = append(c.ExtraRoots, second.Cert)
+	replaceFile(t, c.CA.CertFile, both)
+	c.Start()
+	c.WaitReady(60 * time.Second)
+	n1, n3 := c.Node(1), c.Node(3)
+
+	leaf := second.IssueValid(t, []string{n3.IP}, 30*24*time.Hour)
+	replaceFile(t, n3.KeyFile, leaf.KeyPEM)
+	replaceFile(t, n3.CertFile, leaf.CertPEM)
+	if res := c.CLI(n3, "cert", "reload"); res.Code != 0 {
+		t.Fatalf("cert reload on n3: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	waitEveryNode(t, c, 20*time.Second, "no ca-mismatch while every bundle holds both CAs", func(st *api.ClusterStatus) (bool, string) {
+		return findingOf(st, "ca-mismatch", "") == nil && findingOf(st, "reload-failing", "") == nil, findingsText(st)
+	})
+
+	replaceFile(t, filepath.Join(n1.Dir, "ca-bundle.crt"), first)
+	if res := c.CLI(n1, "cert", "reload"); res.Code != 0 {
+		t.Fatalf("cert reload on n1: exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+	}
+	waitEveryNode(t, c, 20*time.Second, "ca-mismatch of n1 and n3", func(st *api.ClusterStatus) (bool, string) {
+		f := findingOf(st, "ca-mismatch", "n3")
+		return f != nil && slices.Contains(f.Nodes, "n1"), findingsText(st)
 	})
 }
 
