@@ -168,7 +168,7 @@ type Cluster struct {
 	// ExtraRoots are more CAs the test's clients trust, for tests that move
 	// nodes to certificates of another CA.
 	ExtraRoots []*x509.Certificate
-	t testing.TB
+	t          testing.TB
 	*clusterState
 }
 
