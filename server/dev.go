@@ -121,27 +121,21 @@ func devConfig(dir, address, host string) (*Config, DevInfo, error) {
 	return cfg, info, nil
 }
 
-// devPeerAddress is the inter-node address of a development node: on the
-// loopback host its certificate names, the port after the API's
-// (7373 → 7374), or port 0 (a free one) when the API's is 0, so that dev
-// nodes started side by side in tests do not collide.
+// devPeerAddress is the inter-node address of a single development node:
+// on the loopback host its certificate names, at a free port. A node alone
+// has no peers to dial it, and a fixed port (the API's plus one) collided
+// with whatever else held it, such as another dev node or test; the
+// clusters of `--dev --nodes N` have fixed ports of their own.
 func devPeerAddress(api string) (string, error) {
 	host, port, err := net.SplitHostPort(api)
 	if err != nil {
 		return "", fmt.Errorf("dev address %q: %w", api, err)
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("dev address %q: invalid port", api)
+	}
 	if host == "" || wildcardHost(api) {
 		host = "127.0.0.1"
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return "", fmt.Errorf("dev address %q: invalid port", api)
-	}
-	switch {
-	case n == 65535:
-		n = 0
-	case n != 0:
-		n++
-	}
-	return net.JoinHostPort(host, strconv.Itoa(n)), nil
+	return net.JoinHostPort(host, "0"), nil
 }

@@ -54,7 +54,7 @@ after 20s) and removes the directory.
 --base-port N moves the development ports: node i (1, 2, 3, ...) gets the
 API port N+10*(i-1) and the peer port one above it, so --base-port 8000
 gives 8000/8001, 8010/8011 and 8020/8021. With a single development node
-it sets that node's API port (127.0.0.1:N, peer port N+1).`,
+it sets that node's API port (127.0.0.1:N; a node alone takes a free peer port).`,
 		Example: `  minkms server --config /etc/minkms/config.yaml
   minkms server --dev --address 127.0.0.1:7373
   minkms server --dev --json > dev.json
