@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"golang.org/x/term"
 
 	"io"
@@ -48,8 +50,15 @@ func journalOf(logger *slog.Logger, c LogConfig) (*journal.Journal, *slog.Logger
 	if h, ok := logger.Handler().(interface{ Journal() *journal.Journal }); ok {
 		return h.Journal(), logger
 	}
+	// The level of the logger's own handler: the lowest it takes.
 	level := new(slog.LevelVar)
-	level.Set(c.Level)
+	level.Set(slog.LevelError)
+	for _, l := range []slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if logger.Enabled(context.Background(), l) {
+			level.Set(l)
+			break
+		}
+	}
 	j := journal.New(logger.Handler(), journal.Options{Level: level, Records: c.Buffer, Bytes: c.BufferBytes})
 	return j, j.Logger()
 }

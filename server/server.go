@@ -25,6 +25,7 @@ import (
 	"github.com/minkms/minkms/cluster"
 	"github.com/minkms/minkms/cluster/peernet"
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/server/journal"
 	"github.com/minkms/minkms/storage"
 	"github.com/minkms/minkms/tlsmgr"
 	"github.com/minkms/minkms/tlsmgr/tlsmetrics"
@@ -82,6 +83,12 @@ type Server struct {
 	// exit. Run reloads the certificates on it.
 	hup chan os.Signal
 
+	// journal keeps the node's log and audit records for the log API;
+	// audit writes the audit trail (logs.go, audit.go).
+	journal     *journal.Journal
+	audit       *auditTrail
+	stopStreams func() // ends the log streams at shutdown
+
 	running   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -113,7 +120,9 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Server, err 
 	if len(cfg.Admins) == 0 {
 		logger.Warn("No cluster admins are configured: nobody can create enclaves, identities or policies on this node; name them under admins in the config file")
 	}
-	s := &Server{cfg: cfg, log: logger, started: time.Now(), hup: make(chan os.Signal, 1)}
+	j, logger := journalOf(logger, cfg.Log)
+	j.SetNode(cfg.Cluster.NodeID)
+	s := &Server{cfg: cfg, log: logger, journal: j, started: time.Now(), hup: make(chan os.Signal, 1)}
 	signal.Notify(s.hup, syscall.SIGHUP)
 	defer func() {
 		if err != nil {
@@ -394,7 +403,18 @@ func (s *Server) openHandler() error {
 			return fmt.Errorf("registering connection metrics: %w", err)
 		}
 	}
+	audit, err := newAuditTrail(s.journal, s.log, s.cfg.Log)
+	if err != nil {
+		return err
+	}
+	s.audit = audit
+	streamsDone := make(chan struct{})
+	s.stopStreams = sync.OnceFunc(func() { close(streamsDone) })
 	h := &handler{
+		journal:  s.journal,
+		audit:    s.audit,
+		peers:    s.node.Load(),
+		shutdown: streamsDone,
 		svc:      s.svc,
 		log:      s.log,
 		node:     nodeState{s},
@@ -422,6 +442,9 @@ func (s *Server) openHandler() error {
 		ConnState:   s.conns.ConnState,
 		ConnContext: s.conns.ConnContext,
 	}
+	s.http.RegisterOnShutdown(s.stopStreams)
+	s.node.Load().Handle(logsMethod, h.serveLogsRead)
+	s.node.Load().Handle(levelMethod, h.serveSetLevel)
 	return nil
 }
 
@@ -506,6 +529,7 @@ func (s *Server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
 		case <-ctx.Done():
 			return
 		case <-sig:
+			s.audit.Reopen() // for logrotate
 			res := s.certs.Reload(ctx)
 			level := slog.LevelInfo
 			if res.Failed() {
@@ -523,6 +547,9 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		signal.Stop(s.hup)
 		var errs []error
+		if s.stopStreams != nil {
+			s.stopStreams()
+		}
 		if s.http != nil {
 			errs = append(errs, s.http.Close())
 		}
@@ -549,6 +576,10 @@ func (s *Server) Close() error {
 				os.Remove(filepath.Join(s.cfg.DataDir, uncleanMarker))
 			}
 		}
+		if err := s.audit.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the audit file: %w", err))
+		}
+		s.journal.Flush()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

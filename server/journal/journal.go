@@ -323,3 +323,9 @@ func (j *Journal) Audit(rec api.AuditRecord) api.AuditRecord {
 // Journal returns the journal h feeds: how a program finds the journal
 // behind a logger.
 func (h *handler) Journal() *Journal { return h.j }
+
+// LastLog returns the sequence number of the last log record kept.
+func (j *Journal) LastLog() uint64 { return j.all.Last() }
+
+// LastAudit returns the sequence number of the last audit record kept.
+func (j *Journal) LastAudit() uint64 { return j.audit.Last() }
