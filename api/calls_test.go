@@ -46,7 +46,10 @@ var sdkCalls = []sdkCall{
 	// and doing it twice is doing it once.
 	{"Client.ReloadTLS", otherRead, func(ctx context.Context, c *api.Client) error { _, err := c.ReloadTLS(ctx); return err }},
 	// Setting a level twice is setting it once.
-	{"Client.SetLogLevel", otherRead, func(ctx context.Context, c *api.Client) error { _, err := c.SetLogLevel(ctx, "debug", "all"); return err }},
+	{"Client.SetLogLevel", otherRead, func(ctx context.Context, c *api.Client) error {
+		_, err := c.SetLogLevel(ctx, "debug", "all")
+		return err
+	}},
 	{"Client.DescribeSelf", stateRead, func(ctx context.Context, c *api.Client) error { _, err := c.DescribeSelf(ctx); return err }},
 
 	{"Client.CreateKey", write, func(ctx context.Context, c *api.Client) error { return c.CreateKey(ctx, "k") }},
