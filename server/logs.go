@@ -491,13 +491,20 @@ func (s *logStream) notice(node, kind, msg string, lost uint64) error {
 // levelMethod is the internal "ask node X" method that sets a node's level.
 const levelMethod = "logs.level"
 
+// levelAsk is the request of levelMethod: the level, and the identity
+// that asked the node that asks.
+type levelAsk struct {
+	Level string `json:"level"`
+	By    string `json:"by"`
+}
+
 // serveSetLevel answers another node's levelMethod.
 func (h *handler) serveSetLevel(_ context.Context, from string, raw json.RawMessage) (any, error) {
-	var req api.LogLevelRequest
+	var req levelAsk
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, fmt.Errorf("%w: %w", cluster.ErrRefused, err)
 	}
-	return h.setLevel(req.Level, from)
+	return h.setLevel(req.Level, req.By+" through "+from)
 }
 
 // setLevel sets this node's level; by is who asked, for the log.
@@ -540,12 +547,12 @@ func (h *handler) setLogLevel(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: %s", errNotMember, node)
 	case node != "all":
 		var resp api.LogLevelResponse
-		if err := h.peers.Ask(r.Context(), node, levelMethod, req, &resp); err != nil {
+		if err := h.peers.Ask(r.Context(), node, levelMethod, levelAsk{Level: req.Level, By: by}, &resp); err != nil {
 			return err
 		}
 		out.Nodes = append(out.Nodes, resp)
 	default:
-		for _, a := range h.peers.AskAll(r.Context(), levelMethod, req, askLogsTimeout) {
+		for _, a := range h.peers.AskAll(r.Context(), levelMethod, levelAsk{Level: req.Level, By: by}, askLogsTimeout) {
 			resp := api.LogLevelResponse{Node: a.NodeID}
 			if a.Err != nil {
 				resp.Error = a.Err.Error()

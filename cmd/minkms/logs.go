@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,7 +257,7 @@ func (p *logPrinter) notice(node, kind, msg string) {
 
 func (p *logPrinter) log(r api.LogRecord) error {
 	if p.json {
-		return writeJSON(p.c.stdout, r)
+		return json.NewEncoder(p.c.stdout).Encode(r) // JSON lines
 	}
 	if r.Notice != "" {
 		p.notice(r.Node, r.Notice, r.Message)
@@ -276,7 +277,7 @@ func (p *logPrinter) log(r api.LogRecord) error {
 
 func (p *logPrinter) audit(r api.AuditRecord) error {
 	if p.json {
-		return writeJSON(p.c.stdout, r)
+		return json.NewEncoder(p.c.stdout).Encode(r) // JSON lines
 	}
 	if r.Notice != "" {
 		p.notice(r.Node, r.Notice, r.Message)
