@@ -45,6 +45,11 @@ var sdkCalls = []sdkCall{
 	// A reload is of the node that answers, not of the replicated state,
 	// and doing it twice is doing it once.
 	{"Client.ReloadTLS", otherRead, func(ctx context.Context, c *api.Client) error { _, err := c.ReloadTLS(ctx); return err }},
+	// Setting a level twice is setting it once.
+	{"Client.SetLogLevel", otherRead, func(ctx context.Context, c *api.Client) error {
+		_, err := c.SetLogLevel(ctx, "debug", "all")
+		return err
+	}},
 	{"Client.DescribeSelf", stateRead, func(ctx context.Context, c *api.Client) error { _, err := c.DescribeSelf(ctx); return err }},
 
 	{"Client.CreateKey", write, func(ctx context.Context, c *api.Client) error { return c.CreateKey(ctx, "k") }},
@@ -160,6 +165,10 @@ func TestSDKCallsComplete(t *testing.T) {
 		// are tested end to end in integration/backup_test.go.
 		"Client.Backup":  true,
 		"Client.Restore": true,
+		// Log streams, with their own failover (openStream), tested in
+		// server/logs_test.go and integration/logs_test.go.
+		"Client.Logs":      true,
+		"Client.AuditLogs": true,
 	}
 	listed := map[string]bool{}
 	for _, c := range sdkCalls {

@@ -122,3 +122,29 @@ func authorizeCluster(c Caller) error {
 	}
 	return nil
 }
+
+// AuthorizeNode checks that c may do the node action a (ActionLogRead,
+// ActionAuditRead, ActionMetricsRead) on the node named node ("all" for
+// every node at once).
+// Cluster admins may; users whose policy allows a on that name may;
+// enclave admins may not unless they are cluster admins, as a node's log
+// and audit trail span every enclave. Anyone else gets ErrNotAllowed.
+func (s *Service) AuthorizeNode(ctx context.Context, c Caller, a Action, node string) error {
+	if c.Identity == "" {
+		return ErrNotAllowed
+	}
+	if c.ClusterAdmin {
+		return nil
+	}
+	if c.Admin || c.Policy == "" || (a != ActionLogRead && a != ActionAuditRead && a != ActionMetricsRead) {
+		return ErrNotAllowed
+	}
+	pol, _, err := s.enter(ctx, c, c.Enclave)
+	if err != nil {
+		return err
+	}
+	if pol == nil || !pol.Allows(a, node) {
+		return ErrNotAllowed
+	}
+	return nil
+}

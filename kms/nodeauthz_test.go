@@ -31,11 +31,11 @@ func TestAuthorizeNode(t *testing.T) {
 		{"Unknown", kms.Caller{}, kms.ErrNotAllowed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			wantErr(t, e.svc.AuthorizeNode(ctx, tt.caller, kms.ActionMetricsRead), tt.want)
+			wantErr(t, e.svc.AuthorizeNode(ctx, tt.caller, kms.ActionMetricsRead, "n1"), tt.want)
 		})
 	}
 	t.Run("KeyActionIsNoNodeAction", func(t *testing.T) {
 		u := e.MustUser(t, "default", "app2", false, "keys")
-		wantErr(t, e.svc.AuthorizeNode(ctx, u, kms.ActionKeyList), kms.ErrNotAllowed)
+		wantErr(t, e.svc.AuthorizeNode(ctx, u, kms.ActionKeyList, "n1"), kms.ErrNotAllowed)
 	})
 }

@@ -34,6 +34,12 @@ const (
 	ActionEnclaveDescribe Action = "enclave:describe"
 	ActionEnclaveList     Action = "enclave:list"
 	ActionEnclaveDelete   Action = "enclave:delete"
+
+	// Node actions: reading a node's log and its audit trail. A policy
+	// names the node ids they apply to ("*" for every node; "all" is the
+	// name of a request for every node at once).
+	ActionLogRead   Action = "log:read"
+	ActionAuditRead Action = "audit:read"
 )
 
 // Limits on a policy, so that checking one stays cheap.

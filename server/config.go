@@ -153,10 +153,27 @@ type RaftConfig struct {
 	TrailingLogs       uint64 // log entries kept after a snapshot, for followers to catch up from, at least 1
 }
 
-// LogConfig sets the log level and format ("text" or "json").
+// LogConfig sets the log level and format ("text" or "json"), the size of
+// the in-memory rings the log API reads, and the audit file.
 type LogConfig struct {
 	Level  slog.Level
 	Format string
+
+	// Buffer and BufferBytes bound each in-memory ring (all records, WARN
+	// and above, the audit trail): at most Buffer records and about
+	// BufferBytes bytes; 0 for journal.DefaultRecords and
+	// journal.DefaultBytes.
+	Buffer      int
+	BufferBytes int
+
+	// AuditFile, if set, is the file the audit trail is appended to, one
+	// JSON object per line; it is reopened on SIGHUP (logrotate).
+	AuditFile string
+	// AuditRequired writes each audit record to AuditFile before the
+	// response and refuses the request with 503 when it cannot; otherwise
+	// records are written in the background and failures are counted
+	// and logged.
+	AuditRequired bool
 }
 
 // LimitsConfig bounds the work of one request and the client API's
@@ -243,8 +260,12 @@ type fileConfig struct {
 		} `yaml:"raft"`
 	} `yaml:"cluster"`
 	Log struct {
-		Level  string `yaml:"level"`
-		Format string `yaml:"format"`
+		Level         string `yaml:"level"`
+		Format        string `yaml:"format"`
+		Buffer        *int64 `yaml:"buffer"`
+		BufferBytes   *int64 `yaml:"buffer_bytes"`
+		AuditFile     string `yaml:"audit_file"`
+		AuditRequired bool   `yaml:"audit_required"`
 	} `yaml:"log"`
 	Limits struct {
 		RequestTimeout             string `yaml:"request_timeout"`
@@ -817,6 +838,34 @@ func (v *validator) log(fc *fileConfig, cfg *Config) {
 	default:
 		v.errorf([]any{"log", "format"}, "unknown format %q: use text or json", fc.Log.Format)
 	}
+	cfg.Log.Buffer = v.bounded(fc.Log.Buffer, minLogBuffer, maxLogBuffer, "log", "buffer")
+	cfg.Log.BufferBytes = v.bounded(fc.Log.BufferBytes, minLogBufferBytes, maxLogBufferBytes, "log", "buffer_bytes")
+	cfg.Log.AuditFile = fc.Log.AuditFile
+	cfg.Log.AuditRequired = fc.Log.AuditRequired
+	if cfg.Log.AuditRequired && cfg.Log.AuditFile == "" {
+		v.errorf([]any{"log", "audit_required"}, "needs log.audit_file: name the file the audit trail must be written to")
+	}
+}
+
+// Bounds of log.buffer (records) and log.buffer_bytes.
+const (
+	minLogBuffer      = 100
+	maxLogBuffer      = 10_000_000
+	minLogBufferBytes = 64 << 10
+	maxLogBufferBytes = 4 << 30
+)
+
+// bounded parses a count at path: 0 if it is absent, an error if it is
+// outside [min, max].
+func (v *validator) bounded(n *int64, min, max int64, path ...any) int {
+	switch {
+	case n == nil:
+		return 0
+	case *n < min || *n > max:
+		v.errorf(path, "must be between %d and %d, not %d", min, max, *n)
+		return 0
+	}
+	return int(*n)
 }
 
 // check validates a config that a program built rather than ParseConfig,

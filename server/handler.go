@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/server/journal"
 )
 
 // healthTimeout bounds the routes that must answer fast whatever happens.
@@ -29,6 +30,13 @@ type handler struct {
 	backups  *backups      // nil: the backup routes answer 503
 	health   healthSource  // nil: /v1/cluster/status answers 503
 	peers    askNode       // nil: /v1/tls/status?node= answers 503
+
+	journal  *journal.Journal // the node's log and audit rings
+	audit    *auditTrail      // nil: no audit records (tests)
+	denials  denials          // rate limit of unauthenticated denials in the log
+	logPeers logPeers         // nil: node=all reads this node only
+	// shutdown is closed when the node shuts down: log streams end.
+	shutdown <-chan struct{}
 }
 
 // apiFunc is a handler that returns its error for handle to answer.
@@ -50,7 +58,7 @@ func (h *handler) handle(f apiFunc) http.HandlerFunc {
 // validation before authentication before the handler.
 func (h *handler) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(withRequestInfo, h.metrics.middleware, h.accessLog, h.recoverPanics, h.rejectEncodedSlash, h.limitBody)
+	r.Use(withRequestInfo, h.metrics.middleware, h.accessLog, h.auditRequests, h.recoverPanics, h.rejectEncodedSlash, h.limitBody)
 	r.NotFound(h.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	r.MethodNotAllowed(h.handle(func(http.ResponseWriter, *http.Request) error { return errMethod }))
 
@@ -115,6 +123,12 @@ func (h *handler) routes() http.Handler {
 		r.Use(timeout(backupTimeout), native, h.validateParams, h.authenticate, h.consistentReads)
 		r.Get("/v1/backup", h.handle(h.backup))
 		r.Post(restorePath, h.handle(h.restore))
+	})
+
+	// The log routes: streams, without the request timeout (logs.go).
+	r.Group(func(r chi.Router) {
+		r.Use(native, h.authenticate)
+		h.logRoutes(r, putOrPost)
 	})
 
 	// Cluster membership: native like the enclave routes.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"golang.org/x/term"
 
 	"io"
@@ -9,20 +11,56 @@ import (
 	"time"
 
 	"github.com/lmittmann/tint"
+
+	"github.com/minkms/minkms/server/journal"
 )
 
-// NewLogger returns the logger a node logs with: JSON lines for format
-// "json"; otherwise human-readable text (lmittmann/tint) that is coloured
-// only when w is a terminal and the NO_COLOR environment variable is unset.
+// NewLogger returns the logger a node logs with. Its records go through
+// the node's journal (the in-memory rings that the log API reads, at a
+// level the API can change) to w: JSON lines for format "json"; on a
+// terminal, coloured and aligned text (lmittmann/tint) unless NO_COLOR is
+// set; otherwise plain key=value text, as journald wants it.
 func NewLogger(w io.Writer, c LogConfig) *slog.Logger {
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.Level}))
+	level := new(slog.LevelVar)
+	level.Set(c.Level)
+	j := journal.New(outputHandler(w, c.Format), journal.Options{Level: level, Records: c.Buffer, Bytes: c.BufferBytes})
+	return j.Logger()
+}
+
+// everything lets the output handler write whatever the journal passes:
+// the journal's level decides.
+const everything = slog.Level(-100)
+
+// outputHandler is the handler that writes the node's log to w.
+func outputHandler(w io.Writer, format string) slog.Handler {
+	switch {
+	case format == "json":
+		return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: everything})
+	case colorful(w):
+		return tint.NewHandler(w, &tint.Options{Level: everything, TimeFormat: time.DateTime})
+	default:
+		return slog.NewTextHandler(w, &slog.HandlerOptions{Level: everything})
 	}
-	return slog.New(tint.NewHandler(w, &tint.Options{
-		Level:      c.Level,
-		TimeFormat: time.DateTime,
-		NoColor:    !colorful(w),
-	}))
+}
+
+// journalOf returns the journal that logger feeds, or a new one in front
+// of logger's handler if it feeds none (a logger a program or test built
+// itself), with the logger that feeds it.
+func journalOf(logger *slog.Logger, c LogConfig) (*journal.Journal, *slog.Logger) {
+	if h, ok := logger.Handler().(interface{ Journal() *journal.Journal }); ok {
+		return h.Journal(), logger
+	}
+	// The level of the logger's own handler: the lowest it takes.
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelError)
+	for _, l := range []slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if logger.Enabled(context.Background(), l) {
+			level.Set(l)
+			break
+		}
+	}
+	j := journal.New(logger.Handler(), journal.Options{Level: level, Records: c.Buffer, Bytes: c.BufferBytes})
+	return j, j.Logger()
 }
 
 // colorful reports whether w is a terminal that may be coloured.

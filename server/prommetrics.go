@@ -148,7 +148,7 @@ func boolValue(b bool) float64 {
 // allows "metrics:read" through to GET /metrics.
 func (h *handler) authorizeMetrics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h.svc.AuthorizeNode(r.Context(), callerOf(r.Context()), kms.ActionMetricsRead); err != nil {
+		if err := h.svc.AuthorizeNode(r.Context(), callerOf(r.Context()), kms.ActionMetricsRead, h.node.ID()); err != nil {
 			writeError(w, r, h.log, err)
 			return
 		}

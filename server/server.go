@@ -26,6 +26,7 @@ import (
 	"github.com/minkms/minkms/cluster/health"
 	"github.com/minkms/minkms/cluster/peernet"
 	"github.com/minkms/minkms/kms"
+	"github.com/minkms/minkms/server/journal"
 	"github.com/minkms/minkms/storage"
 	"github.com/minkms/minkms/tlsmgr"
 	"github.com/minkms/minkms/tlsmgr/tlsmetrics"
@@ -87,6 +88,11 @@ type Server struct {
 	// unsubscribeReport ends the certificate rotations' trigger of the
 	// node's report (cluster.Config.ReportTrigger).
 	unsubscribeReport func()
+	// journal keeps the node's log and audit records for the log API;
+	// audit writes the audit trail (logs.go, audit.go).
+	journal     *journal.Journal
+	audit       *auditTrail
+	stopStreams func() // ends the log streams at shutdown
 
 	running   atomic.Bool
 	closeOnce sync.Once
@@ -119,7 +125,9 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Server, err 
 	if len(cfg.Admins) == 0 {
 		logger.Warn("No cluster admins are configured: nobody can create enclaves, identities or policies on this node; name them under admins in the config file")
 	}
-	s := &Server{cfg: cfg, log: logger, started: time.Now(), hup: make(chan os.Signal, 1)}
+	j, logger := journalOf(logger, cfg.Log)
+	j.SetNode(cfg.Cluster.NodeID)
+	s := &Server{cfg: cfg, log: logger, journal: j, started: time.Now(), hup: make(chan os.Signal, 1)}
 	signal.Notify(s.hup, syscall.SIGHUP)
 	defer func() {
 		if err != nil {
@@ -415,7 +423,18 @@ func (s *Server) openHandler() error {
 		return fmt.Errorf("registering cluster metrics: %w", err)
 	}
 	s.watch = newMonitor(s.clusterHealth(), clusterMetrics, s.log.With(slog.String("component", "health")))
+	audit, err := newAuditTrail(s.journal, s.log, s.cfg.Log)
+	if err != nil {
+		return err
+	}
+	s.audit = audit
+	streamsDone := make(chan struct{})
+	s.stopStreams = sync.OnceFunc(func() { close(streamsDone) })
 	h := &handler{
+		journal:  s.journal,
+		audit:    s.audit,
+		logPeers: s.node.Load(),
+		shutdown: streamsDone,
 		svc:      s.svc,
 		log:      s.log,
 		node:     nodeState{s},
@@ -445,6 +464,9 @@ func (s *Server) openHandler() error {
 		ConnState:   s.conns.ConnState,
 		ConnContext: s.conns.ConnContext,
 	}
+	s.http.RegisterOnShutdown(s.stopStreams)
+	s.node.Load().Handle(logsMethod, h.serveLogsRead)
+	s.node.Load().Handle(levelMethod, h.serveSetLevel)
 	return nil
 }
 
@@ -530,6 +552,7 @@ func (s *Server) reloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
 		case <-ctx.Done():
 			return
 		case <-sig:
+			s.audit.Reopen() // for logrotate
 			res := s.certs.Reload(ctx)
 			level := slog.LevelInfo
 			if res.Failed() {
@@ -547,6 +570,9 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		signal.Stop(s.hup)
 		var errs []error
+		if s.stopStreams != nil {
+			s.stopStreams()
+		}
 		if s.http != nil {
 			errs = append(errs, s.http.Close())
 		}
@@ -576,6 +602,10 @@ func (s *Server) Close() error {
 				os.Remove(filepath.Join(s.cfg.DataDir, uncleanMarker))
 			}
 		}
+		if err := s.audit.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the audit file: %w", err))
+		}
+		s.journal.Flush()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

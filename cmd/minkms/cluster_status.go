@@ -283,8 +283,6 @@ func severityStyle(s style, severity string) string {
 	}
 }
 
-func (s style) yellow(text string) string { return s.wrap("33", text) }
-
 // seconds formats a number of seconds for people: "250ms", "2s", "1m30s".
 func seconds(v float64) string {
 	d := time.Duration(v * float64(time.Second))

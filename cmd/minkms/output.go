@@ -131,3 +131,6 @@ func (s style) wrap(code, text string) string {
 func (s style) bold(text string) string  { return s.wrap("1", text) }
 func (s style) red(text string) string   { return s.wrap("31", text) }
 func (s style) green(text string) string { return s.wrap("32", text) }
+
+func (s style) yellow(text string) string { return s.wrap("33", text) }
+func (s style) dim(text string) string    { return s.wrap("2", text) }

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minkms/minkms/api"
+	"github.com/minkms/minkms/server/journal"
+)
+
+// The audit trail: one record per API request (see auditRequests), kept in
+// the journal's audit ring and, with log.audit_file, appended to a file as
+// JSON lines. With log.audit_required the record is written before the
+// response and a request whose record cannot be written is refused; by
+// default records are written in the background, and a failure is counted
+// and logged but does not hold up requests.
+
+// auditQueue is how many records wait for the file in the background mode.
+const auditQueue = 4096
+
+// auditWarnEvery bounds how often a failing audit file is logged.
+const auditWarnEvery = 10 * time.Second
+
+// errAuditUnavailable answers a request whose audit record cannot be
+// written with log.audit_required.
+var errAuditUnavailable = &httpError{Status: 503, Message: "audit log unavailable: the request was refused because its audit record cannot be written"}
+
+// auditTrail writes audit records.
+type auditTrail struct {
+	journal  *journal.Journal
+	log      *slog.Logger
+	path     string // "" for the ring only
+	required bool
+
+	mu       sync.Mutex // the file
+	file     *os.File
+	lastErr  error
+	lastWarn time.Time
+
+	qmu      sync.RWMutex         // held to send to queue, and to close it
+	queue    chan api.AuditRecord // nil when required or without a file
+	done     chan struct{}
+	failures atomic.Uint64 // records that could not be written to the file
+	closed   atomic.Bool
+}
+
+// newAuditTrail opens the audit file of c, if any. A file that cannot be
+// opened stops the node from starting: it would lose the trail.
+func newAuditTrail(j *journal.Journal, log *slog.Logger, c LogConfig) (*auditTrail, error) {
+	a := &auditTrail{journal: j, log: log, path: c.AuditFile, required: c.AuditRequired}
+	if a.path == "" {
+		return a, nil
+	}
+	f, err := openAuditFile(a.path)
+	if err != nil {
+		return nil, fmt.Errorf("opening the audit file (log.audit_file): %w", err)
+	}
+	a.file = f
+	if !a.required {
+		a.queue = make(chan api.AuditRecord, auditQueue)
+		a.done = make(chan struct{})
+		go a.drain()
+	}
+	return a, nil
+}
+
+func openAuditFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+}
+
+// Record keeps rec in the ring and writes it to the file: at once with
+// log.audit_required (its error says the record was not written), else in
+// the background (Record never blocks then, and returns nil).
+func (a *auditTrail) Record(rec api.AuditRecord) error {
+	rec = a.journal.Audit(rec)
+	switch {
+	case a.path == "":
+		return nil
+	case a.required:
+		return a.write(rec)
+	}
+	a.qmu.RLock()
+	defer a.qmu.RUnlock()
+	if a.closed.Load() {
+		return nil
+	}
+	select {
+	case a.queue <- rec:
+	default:
+		a.failed(errors.New("the audit file writer is behind: record dropped"))
+	}
+	return nil
+}
+
+// drain writes the queued records until Close.
+func (a *auditTrail) drain() {
+	defer close(a.done)
+	for rec := range a.queue {
+		a.write(rec)
+	}
+}
+
+// write appends rec to the file; after a failure it tries once to reopen
+// the file (it may have been moved away or its disk fixed).
+func (a *auditTrail) write(rec api.AuditRecord) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return a.failed(err)
+	}
+	line = append(line, '\n')
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.file == nil || a.lastErr != nil {
+		a.reopenLocked()
+	}
+	if a.file == nil {
+		return a.failedLocked(a.lastErr)
+	}
+	if _, err := a.file.Write(line); err != nil {
+		a.lastErr = err
+		return a.failedLocked(err)
+	}
+	if a.lastErr != nil {
+		a.log.Info("The audit file is written again", slog.String("file", a.path))
+		a.lastErr = nil
+	}
+	return nil
+}
+
+// Ready returns nil if the audit file can be written as far as is known:
+// a required trail refuses requests before they act while it is failing.
+func (a *auditTrail) Ready() error {
+	if a.path == "" {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastErr != nil || a.file == nil {
+		a.reopenLocked()
+		if a.file == nil {
+			return a.lastErr
+		}
+		a.lastErr = nil
+	}
+	return nil
+}
+
+func (a *auditTrail) failed(err error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failedLocked(err)
+}
+
+// failedLocked counts a record not written and logs it, at most every
+// auditWarnEvery.
+func (a *auditTrail) failedLocked(err error) error {
+	n := a.failures.Add(1)
+	if err == nil {
+		err = errors.New("not open")
+	}
+	if time.Since(a.lastWarn) >= auditWarnEvery {
+		a.lastWarn = time.Now()
+		a.log.Warn("Could not write to the audit file; records are missing from it",
+			slog.String("file", a.path), slog.Uint64("failed_records", n), slog.Bool("required", a.required), slog.Any("error", err))
+	}
+	return err
+}
+
+// Failures returns how many records could not be written to the file.
+func (a *auditTrail) Failures() uint64 { return a.failures.Load() }
+
+// Reopen closes and reopens the audit file, for logrotate (SIGHUP).
+func (a *auditTrail) Reopen() {
+	if a.path == "" {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reopenLocked()
+	if a.lastErr == nil {
+		a.log.Info("Audit file reopened", slog.String("file", a.path))
+	}
+}
+
+func (a *auditTrail) reopenLocked() {
+	if a.file != nil {
+		a.file.Close()
+		a.file = nil
+	}
+	f, err := openAuditFile(a.path)
+	if err != nil {
+		a.lastErr = err
+		return
+	}
+	a.file, a.lastErr = f, nil
+}
+
+// Close writes what is queued and closes the file.
+func (a *auditTrail) Close() error {
+	if a == nil || a.path == "" || !a.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if a.queue != nil {
+		a.qmu.Lock()
+		close(a.queue)
+		a.qmu.Unlock()
+		<-a.done
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.file == nil {
+		return nil
+	}
+	err := a.file.Close()
+	a.file = nil
+	return err
+}
