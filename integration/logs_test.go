@@ -38,8 +38,10 @@ func TestLogsCluster(t *testing.T) {
 	n1 := c.Node(1)
 
 	t.Run("CertificateWarningOfNode3", func(t *testing.T) {
-		// The harness's certificates live 24 hours, within tls.warn_before
-		// (48h): every node warns at each check; node 3's must reach node 1.
+		// Node 3 gets a certificate that expires in 30 hours, within
+		// tls.warn_before (48h): it warns at each check, and its warning
+		// must reach node 1.
+		giveCert(t, c, c.Node(3), 30*time.Hour)
 		var found *api.LogRecord
 		waitForState(t, 30*time.Second, "node 3's certificate warning in minkms logs --all --level warn on node 1", func() (bool, string) {
 			res := c.CLI(n1, "logs", "--all", "--level", "warn", "--json")
@@ -128,7 +130,7 @@ func TestLogsCluster(t *testing.T) {
 
 	t.Run("StoppedNodeIsNamed", func(t *testing.T) {
 		c.Stop(3)
-		res := c.CLI(n1, "logs", "--all", "-n", "50", "--json")
+		res := c.CLI(n1, "logs", "--all", "-n", "5000", "--json")
 		nodes := map[string]bool{}
 		silent := false
 		for _, r := range logRecords(t, res.Stdout) {
