@@ -379,3 +379,36 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestUnauthenticatedDenialsRateLimited: a flood of requests without a
+// client certificate is audited in full but logged at most once a second,
+// and the next line says how many were left out.
+func TestUnauthenticatedDenialsRateLimited(t *testing.T) {
+	n := mustStartLogNode(t, slog.LevelInfo)
+	const flood = 50
+	for range flood {
+		if r := n.MustDo(t, n.anon, http.MethodGet, "/v1/key/list", nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("GET /v1/key/list without a certificate = %d, want 401", r.Status)
+		}
+	}
+	const line = `"msg":"Request denied: unknown identity or no client certificate"`
+	if got := strings.Count(n.stderr.String(), line); got < 1 || got > 3 {
+		t.Errorf("%d denial lines for %d denied requests within about a second, want 1 to 3", got, flood)
+	}
+	sent := flood
+	waitFor(t, "a denial line with the count left out, once the second has passed", 5*time.Second, func() bool {
+		n.MustDo(t, n.anon, http.MethodGet, "/v1/key/list", nil)
+		sent++
+		return strings.Contains(n.stderr.String(), `"not_logged_since":`)
+	})
+	recs := mustLines[api.AuditRecord](t, n.node, n.admin, "/v1/logs/audit")
+	denied := 0
+	for _, r := range recs {
+		if r.Status == http.StatusUnauthorized {
+			denied++
+		}
+	}
+	if denied < sent {
+		t.Errorf("%d audit records of unauthenticated denials, want %d: every one is audited", denied, sent)
+	}
+}
