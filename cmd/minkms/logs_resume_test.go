@@ -68,7 +68,9 @@ func TestLogsFollowResumes(t *testing.T) {
 	defer cancel()
 	var out, errOut syncWriter
 	done := make(chan int, 1)
-	go func() { done <- runContext(ctx, []string{"logs", "-f", "--json"}, strings.NewReader(""), &out, &errOut) }()
+	go func() {
+		done <- runContext(ctx, []string{"logs", "-f", "--json"}, strings.NewReader(""), &out, &errOut)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), `"seq":3`) {
 		if time.Now().After(deadline) {
