@@ -71,6 +71,12 @@ func TestKeyRewrapCLI(t *testing.T) {
 		}
 	}
 
+	var asJSON rewrapJSON
+	if err := json.Unmarshal([]byte(strings.Split(n.MustCLI(n.AdminKey, "key", "rewrap", "rw", "--file", file, "--context", "ctx", "--json"), "\n")[0]), &asJSON); err != nil || string(asJSON.Context) != "ctx" {
+		t.Fatalf("--json line: %+v, %v", asJSON, err)
+	}
+	mustVersion(t, asJSON.Ciphertext, 2)
+
 	// JSON lines with their own contexts from standard input, 3 batches.
 	var in bytes.Buffer
 	for i, d := range deks {
@@ -138,3 +144,5 @@ func cliWithStdin(t *testing.T, n *Node, stdin io.Reader, args ...string) CLIRes
 	}
 	return res
 }
+
+type rewrapJSON struct{ Ciphertext, Context []byte }

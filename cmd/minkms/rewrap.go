@@ -45,7 +45,8 @@ plaintexts never leave the server. It needs the key:rewrap action.
 
 A line is either a standard base64 ciphertext, bound to --context, or a JSON
 object {"ciphertext": "<base64>", "context": "<base64>"}; the output line
-has the same form. Empty lines are copied. The ciphertexts go to the
+has the same form (with --json every output line is a JSON object). Empty
+lines are copied. The ciphertexts go to the
 server in batches of --batch. On the first ciphertext that cannot be
 rewrapped, the command stops with its line number; the lines before it
 have been written. On a terminal, the progress is shown on standard error.`,
@@ -57,6 +58,8 @@ have been written. On a terminal, the progress is shown on standard error.`,
 	cmd.Flags().StringVar(&file, "file", "", "read the ciphertexts from this file instead of standard input")
 	cmd.Flags().IntVar(&size, "batch", api.MaxBatchItems, fmt.Sprintf("ciphertexts per request, 1 to %d", api.MaxBatchItems))
 	assoc := contextFlag(cmd)
+	out := new(output)
+	cmd.Flags().BoolVar(&out.json, "json", false, "write every line as a JSON object {\"ciphertext\", \"context\"}")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if size < 1 || size > api.MaxBatchItems {
 			return fmt.Errorf("--batch must be 1 to %d, not %d", api.MaxBatchItems, size)
@@ -78,7 +81,7 @@ have been written. On a terminal, the progress is shown on standard error.`,
 			return err
 		}
 		r := &rewrapper{
-			cmd: cmd, e: e, name: args[0], context: contextBytes(*assoc), size: size,
+			cmd: cmd, e: e, name: args[0], context: contextBytes(*assoc), size: size, allJSON: out.json,
 			out: bufio.NewWriter(c.stdout), start: time.Now(), total: total,
 		}
 		if isTerminal(c.stderr) {
@@ -109,6 +112,7 @@ type rewrapper struct {
 	name    string
 	context []byte
 	size    int
+	allJSON bool // write JSON lines whatever the input
 	out     *bufio.Writer
 
 	lines   []pendingLine
@@ -194,7 +198,7 @@ func (r *rewrapper) flush() error {
 		if err := x.Err(); err != nil {
 			return fmt.Errorf("line %d: %w", l.no, err)
 		}
-		if l.json {
+		if l.json || r.allJSON {
 			b, err := json.Marshal(rewrapLine{Ciphertext: x.Ciphertext, Context: r.items[l.item].Context})
 			if err != nil {
 				return err
