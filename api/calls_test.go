@@ -69,6 +69,22 @@ var sdkCalls = []sdkCall{
 		return err
 	}},
 	{"Client.HMAC", otherRead, func(ctx context.Context, c *api.Client) error { _, err := c.HMAC(ctx, "k", []byte("x")); return err }},
+	{"Client.Rewrap", otherRead, func(ctx context.Context, c *api.Client) error {
+		_, err := c.Rewrap(ctx, "k", []byte("x"), nil)
+		return err
+	}},
+	{"Client.Batch", otherRead, func(ctx context.Context, c *api.Client) error {
+		_, err := c.Batch(ctx, []api.BatchItem{{Op: api.BatchHMAC, Name: "k"}})
+		return err
+	}},
+	{"Enclave.Rewrap", otherRead, func(ctx context.Context, c *api.Client) error {
+		_, err := c.Enclave("e").Rewrap(ctx, "k", []byte("x"), nil)
+		return err
+	}},
+	{"Enclave.Batch", otherRead, func(ctx context.Context, c *api.Client) error {
+		_, err := c.Enclave("e").Batch(ctx, []api.BatchItem{{Op: api.BatchHMAC, Name: "k"}})
+		return err
+	}},
 
 	{"Client.CreateEnclave", write, func(ctx context.Context, c *api.Client) error { _, err := c.CreateEnclave(ctx, "e"); return err }},
 	{"Client.DescribeEnclave", stateRead, func(ctx context.Context, c *api.Client) error { _, err := c.DescribeEnclave(ctx, "e"); return err }},

@@ -72,6 +72,9 @@ type AuditRecord struct {
 	Status    int           `json:"status,omitempty"`
 	Duration  time.Duration `json:"duration,omitempty"` // nanoseconds
 	Remote    string        `json:"remote,omitempty"`   // the client's address, host:port
+	// Batch counts the items of a batch request per action
+	// ({"key:encrypt": 100}); a denied item has a record of its own.
+	Batch map[string]int `json:"batch,omitempty"`
 
 	Notice  string `json:"notice,omitempty"` // as LogRecord.Notice
 	Message string `json:"msg,omitempty"`    // with a Notice: what happened

@@ -23,8 +23,11 @@ func cutAfterRequest(tb testing.TB) http.HandlerFunc {
 	}
 }
 
-// answerOK answers 200 {}, which every method decodes.
-func answerOK(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, `{}`) }
+// answerOK answers 200 with a body every method decodes (a batch wants
+// one result per item; the calls send one).
+func answerOK(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, `{"items":[{"status":200}]}`)
+}
 
 // TestWriteRetry pins, for every method, when a request goes to the next
 // endpoint. A read goes whenever the first endpoint did not answer or

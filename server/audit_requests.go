@@ -116,6 +116,7 @@ func (w *auditWriter) finish(status int) error {
 		rec.Enclave = ri.caller.Enclave
 	}
 	rec.Action, rec.Object, rec.Enclave = actionOf(r, rec.Enclave)
+	rec.Batch = ri.batch
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		w.h.denied(r, rec, ri.caller == nil)
 	}

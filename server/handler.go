@@ -90,6 +90,7 @@ func (h *handler) routes() http.Handler {
 		putOrPost(r, "/v1/key/encrypt/{name}", h.kesEncrypt)
 		putOrPost(r, "/v1/key/decrypt/{name}", h.kesDecrypt)
 		putOrPost(r, "/v1/key/hmac/{name}", h.kesHMAC)
+		putOrPost(r, "/v1/key/rewrap/{name}", h.kesRewrap)
 		r.Get("/v1/status", h.handle(h.status))
 		r.Get("/v1/ready", h.handle(h.ready))
 		r.Get("/v1/identity/self/describe", h.handle(h.self))
@@ -115,6 +116,12 @@ func (h *handler) routes() http.Handler {
 			r.Use(h.validateParams, h.authenticate, h.consistentReads)
 			h.nativeRoutes(r, putOrPost)
 		})
+	})
+
+	// A batch in the caller's own enclave: native (batch.go).
+	r.Group(func(r chi.Router) {
+		r.Use(timeout(h.timeout), native, h.authenticate)
+		r.Post(batchPath, h.handle(h.ownBatch))
 	})
 
 	// Backup and restore: native, with their own timeouts and body limit
@@ -160,6 +167,8 @@ func (h *handler) nativeRoutes(r chi.Router, putOrPost func(chi.Router, string, 
 	putOrPost(r, "/{enclave}/keys/{name}/encrypt", h.encrypt)
 	putOrPost(r, "/{enclave}/keys/{name}/decrypt", h.decrypt)
 	putOrPost(r, "/{enclave}/keys/{name}/hmac", h.hmac)
+	putOrPost(r, "/{enclave}/keys/{name}/rewrap", h.rewrap)
+	r.Post("/{enclave}/batch", h.handle(h.batch))
 
 	r.Get("/{enclave}/identities", h.handle(h.listIdentities))
 	putOrPost(r, "/{enclave}/identities/{identity}", h.createIdentity)

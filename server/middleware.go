@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/minkms/minkms/api"
 	"github.com/minkms/minkms/kms"
 )
 
@@ -27,6 +28,7 @@ type requestInfo struct {
 	native   bool
 	identity kms.Identity
 	caller   *kms.Caller
+	batch    map[string]int // a batch's items per action, for its audit record
 }
 
 type requestInfoKey struct{}
@@ -148,11 +150,15 @@ func (h *handler) limitBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.ContentLength > MaxRequestBody {
-			writeError(w, r, h.log, errBodyTooLarge)
+		limit, tooLarge := int64(MaxRequestBody), errBodyTooLarge
+		if isBatchPath(r.URL.Path) { // batch.go
+			limit, tooLarge = api.MaxBatchBody, errBatchTooLarge
+		}
+		if r.ContentLength > limit {
+			writeError(w, r, h.log, tooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

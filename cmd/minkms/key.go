@@ -43,6 +43,7 @@ The commands act in the enclave named by --enclave (or MINKMS_ENCLAVE,
 		c.keyDecrypt(enclave),
 		c.keyDEK(enclave),
 		c.keyHMAC(enclave),
+		c.keyRewrap(enclave), // rewrap.go
 	)
 	return cmd
 }
