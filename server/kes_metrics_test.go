@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/minkms/minkms/api"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -153,4 +154,28 @@ func TestKESStatus(t *testing.T) {
 	if kes.NodeID == "" || kes.Role != "leader" || !kes.Leader || kes.LeaderID != kes.NodeID {
 		t.Errorf("node %q, role %q, leader %v, leader id %q; want the single node as leader", kes.NodeID, kes.Role, kes.Leader, kes.LeaderID)
 	}
+}
+
+// TestHexIdentityPaths: the native identity routes take KES's hex form of
+// an identity and store and show it as "h1:"; the client of that key gets
+// in.
+func TestHexIdentityPaths(t *testing.T) {
+	n := MustSharedNode(t)
+	client, key := n.MustClient(t)
+	kes := api.HexIdentity(key.Identity())
+	var info api.IdentityInfo
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/identities/"+kes, api.CreateIdentityRequest{Admin: true}, &info)
+	if info.Identity != key.Identity() {
+		t.Errorf("created %q, want %q", info.Identity, key.Identity())
+	}
+	n.MustOK(t, n.admin, http.MethodGet, "/v1/enclaves/default/identities/"+kes, nil, &info)
+	if info.Identity != key.Identity() {
+		t.Errorf("described %q, want %q", info.Identity, key.Identity())
+	}
+	var self api.SelfResponse
+	n.MustOK(t, client, http.MethodGet, "/v1/identity/self/describe", nil, &self)
+	if self.Identity != key.Identity() {
+		t.Errorf("self = %q, want %q", self.Identity, key.Identity())
+	}
+	n.MustOK(t, n.admin, http.MethodDelete, "/v1/enclaves/default/identities/"+kes, nil, nil)
 }
