@@ -44,8 +44,9 @@ func TestRoutes(t *testing.T) {
 			name:   "Status",
 			call:   func(ctx context.Context, c *api.Client) (any, error) { return c.Status(ctx) },
 			method: "GET", path: "/v1/status",
-			answer: `{"version":"v1","os":"linux","arch":"amd64","uptime":1000000000,"node_id":"n1","leader":true}`,
-			want:   &api.StatusResponse{Version: "v1", OS: "linux", Arch: "amd64", UpTime: time.Second, NodeID: "n1", Leader: true},
+			answer: `{"version":"v1","os":"linux","arch":"amd64","uptime":7,"num_cpu":8,"num_cpu_used":4,"mem_heap_used":1024,"mem_stack_used":512,"node_id":"n1","raft_role":"leader","leader":true,"leader_id":"n1"}`,
+			want: &api.StatusResponse{Version: "v1", OS: "linux", Arch: "amd64", UpTime: 7, CPUs: 8, UsableCPUs: 4, HeapAlloc: 1024, StackAlloc: 512,
+				NodeID: "n1", Role: "leader", Leader: true, LeaderID: "n1"},
 		},
 		{
 			name:   "Ready",

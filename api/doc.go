@@ -29,7 +29,7 @@
 // Native routes name the enclave explicitly and answer conflicts with 409:
 //
 //	GET    /v1/health/live, /v1/health/ready      → HealthResponse (no certificate needed)
-//	GET    /v1/metrics                             Prometheus text
+//	GET    /v1/metrics                             Prometheus text, KES's kes_* families only
 //	GET    /metrics                                Prometheus text (cluster admin, or a policy allowing "metrics:read")
 //	GET    /v1/tls/status                          ?node=ID → TLSStatus of the node that answers, or of member ID (cluster admin)
 //	POST   /v1/tls/reload                          → TLSReloadResult (cluster admin)

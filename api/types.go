@@ -105,17 +105,32 @@ type VersionResponse struct {
 	ClusterID string `json:"cluster_id,omitempty"`
 }
 
-// StatusResponse is the answer of GET /v1/status.
+// StatusResponse is the answer of GET /v1/status. Its first fields are
+// KES's, in KES's names and units, so KES clients (`kes status`, MinIO)
+// read them; the rest are minkms's own.
 type StatusResponse struct {
-	Version string        `json:"version"`
-	OS      string        `json:"os"`
-	Arch    string        `json:"arch"`
-	UpTime  time.Duration `json:"uptime"` // nanoseconds
-	NodeID  string        `json:"node_id,omitempty"`
-	Leader  bool          `json:"leader"`
+	Version    string `json:"version"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	UpTime     uint64 `json:"uptime"`         // seconds, as KES
+	CPUs       int    `json:"num_cpu"`        // logical CPUs of the host
+	UsableCPUs int    `json:"num_cpu_used"`   // GOMAXPROCS
+	HeapAlloc  uint64 `json:"mem_heap_used"`  // bytes allocated on the heap
+	StackAlloc uint64 `json:"mem_stack_used"` // bytes of goroutine stacks
+
+	NodeID string `json:"node_id,omitempty"`
+	// Role is the node's raft role: "leader", "follower" or "candidate".
+	Role string `json:"raft_role,omitempty"`
+	// Leader reports whether this node is the leader; LeaderID names the
+	// leader it knows ("" if none).
+	Leader   bool   `json:"leader"`
+	LeaderID string `json:"leader_id,omitempty"`
 	// ClusterID names the cluster, as identity proofs do.
 	ClusterID string `json:"cluster_id,omitempty"`
 }
+
+// Uptime returns UpTime as a time.Duration.
+func (s *StatusResponse) Uptime() time.Duration { return time.Duration(s.UpTime) * time.Second }
 
 // HealthResponse is the answer of the health routes.
 type HealthResponse struct {

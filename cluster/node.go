@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -395,6 +396,10 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 
 // IsLeader reports whether this node is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Role returns this node's raft role: "leader", "follower", "candidate"
+// or "shutdown".
+func (n *Node) Role() string { return strings.ToLower(n.raft.State().String()) }
 
 // Snapshot makes raft take a snapshot now and compact its log.
 func (n *Node) Snapshot() error {

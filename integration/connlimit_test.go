@@ -96,13 +96,13 @@ func TestConnectionLimits(t *testing.T) {
 		metrics := n.metrics(t)
 		m := regexp.MustCompile(`(?m)^minkms_api_connections_refused_total\{reason="max_connections"\} (\S+)$`).FindStringSubmatch(metrics)
 		if m == nil {
-			t.Fatalf("no minkms_api_connections_refused_total{reason=\"max_connections\"} in /v1/metrics:\n%s", metrics)
+			t.Fatalf("no minkms_api_connections_refused_total{reason=\"max_connections\"} in /metrics:\n%s", metrics)
 		}
 		if v, _ := strconv.ParseFloat(m[1], 64); v < 1 {
 			t.Errorf("minkms_api_connections_refused_total{reason=\"max_connections\"} = %s, want at least 1", m[1])
 		}
 		if !regexp.MustCompile(`(?m)^minkms_api_connections \d+$`).MatchString(metrics) {
-			t.Errorf("no minkms_api_connections gauge in /v1/metrics")
+			t.Errorf("no minkms_api_connections gauge in /metrics")
 		}
 		if !strings.Contains(n.Log.String(), "Client API connections refused: limits.max_connections reached") {
 			t.Errorf("the refusal was not logged")
@@ -156,19 +156,19 @@ func (c *idleConn) closedByServer(timeout time.Duration) bool {
 	return err != nil
 }
 
-// metrics returns /v1/metrics as the admin sees it.
+// metrics returns /metrics as the admin sees it.
 func (n *Node) metrics(t *testing.T) string {
 	t.Helper()
 	httpc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: n.tlsConfig(n.AdminKey)}}
 	defer httpc.CloseIdleConnections()
-	resp, err := httpc.Get(n.URL + "/v1/metrics")
+	resp, err := httpc.Get(n.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("/v1/metrics: %s %v", resp.Status, err)
+		t.Fatalf("/metrics: %s %v", resp.Status, err)
 	}
 	return string(body)
 }

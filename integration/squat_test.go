@@ -89,7 +89,8 @@ func TestIdentitySquattingCLI(t *testing.T) {
 
 	t.Run("CertificateProof", func(t *testing.T) {
 		certFile, keyFile := mustECDSACert(t)
-		cert := strings.TrimSpace(n.MustCLI(nil, "identity", "of", certFile))
+		// The first line is the "h1:" form, the second KES's hex form.
+		cert, _, _ := strings.Cut(n.MustCLI(nil, "identity", "of", certFile), "\n")
 		tok := strings.TrimSpace(n.MustCLI(nil, "identity", "proof", "--enclave", "tenant", "--cert", certFile, "--key", keyFile))
 		var info api.IdentityInfo
 		mustJSON(t, n.MustCLI(tenantAdmin, "identity", "add", cert, "--admin", "--enclave", "tenant", "--proof", tok, "--json"), &info)

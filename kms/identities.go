@@ -37,7 +37,8 @@ func (s *Service) CreateIdentity(ctx context.Context, c Caller, enclave string, 
 	if err := ValidName(enclave); err != nil {
 		return IdentityInfo{}, err
 	}
-	if _, err := ParseIdentity(string(id)); err != nil {
+	id, err := ParseIdentity(string(id))
+	if err != nil {
 		return IdentityInfo{}, err
 	}
 	if policy != "" {
@@ -127,7 +128,8 @@ func (s *Service) DescribeIdentity(ctx context.Context, c Caller, enclave string
 	if err := ValidName(enclave); err != nil {
 		return IdentityInfo{}, err
 	}
-	if _, err := ParseIdentity(string(id)); err != nil {
+	id, err := ParseIdentity(string(id))
+	if err != nil {
 		return IdentityInfo{}, err
 	}
 	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {
@@ -164,7 +166,8 @@ func (s *Service) DeleteIdentity(ctx context.Context, c Caller, enclave string, 
 	if err := ValidName(enclave); err != nil {
 		return err
 	}
-	if _, err := ParseIdentity(string(id)); err != nil {
+	id, err := ParseIdentity(string(id))
+	if err != nil {
 		return err
 	}
 	if err := s.authorizeAdmin(ctx, c, enclave); err != nil {

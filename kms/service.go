@@ -56,6 +56,10 @@ func New(r Reader, p Proposer, opts Options) *Service {
 		clusterID: opts.ClusterID,
 	}
 	for _, id := range opts.Admins {
+		// A KES hex identity names the same key as its "h1:" form.
+		if canon, err := ParseIdentity(string(id)); err == nil {
+			id = canon
+		}
 		s.admins[id] = true
 	}
 	if s.now == nil {

@@ -74,6 +74,8 @@ type fakeNode struct{}
 
 func (fakeNode) ID() string                      { return "n1" }
 func (fakeNode) IsLeader() bool                  { return true }
+func (fakeNode) Role() string                    { return "leader" }
+func (fakeNode) LeaderID() string                { return "n1" }
 func (fakeNode) Started() time.Time              { return time.Time{} }
 func (fakeNode) ClusterID() string               { return "c-test" }
 func (fakeNode) Ready(ctx context.Context) error { return nil }

@@ -10,7 +10,7 @@ import (
 
 // TestPrometheusRoute: GET /metrics is the full exposition, for cluster
 // admins and identities whose policy allows metrics:read; /v1/metrics
-// keeps serving as before.
+// serves KES's families.
 func TestPrometheusRoute(t *testing.T) {
 	n := MustSharedNode(t)
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/policies/prometheus-scraper",
@@ -55,7 +55,7 @@ func TestPrometheusRoute(t *testing.T) {
 		})
 	}
 	t.Run("V1MetricsUnchanged", func(t *testing.T) {
-		if r := n.MustDo(t, n.admin, http.MethodGet, "/v1/metrics", nil); r.Status != 200 || !strings.Contains(string(r.Body), "minkms_http_requests_total") {
+		if r := n.MustDo(t, n.admin, http.MethodGet, "/v1/metrics", nil); r.Status != 200 || !strings.Contains(string(r.Body), "kes_http_request_success") {
 			t.Errorf("GET /v1/metrics = %d", r.Status)
 		}
 	})

@@ -496,7 +496,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 	for i, s := range fc.Admins {
 		id, err := kms.ParseIdentity(s)
 		if err != nil {
-			v.errorf([]any{"admins", i}, "not an identity (want h1:...): %v", err)
+			v.errorf([]any{"admins", i}, "not an identity (want h1:... or 64 hex digits): %v", err)
 			continue
 		}
 		cfg.Admins = append(cfg.Admins, id)

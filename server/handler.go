@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/server/journal"
@@ -94,7 +93,7 @@ func (h *handler) routes() http.Handler {
 		r.Get("/v1/status", h.handle(h.status))
 		r.Get("/v1/ready", h.handle(h.ready))
 		r.Get("/v1/identity/self/describe", h.handle(h.self))
-		r.Get("/v1/metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP)
+		r.Get("/v1/metrics", h.kesMetrics) // KES's families only: kes_metrics.go
 		r.Get("/v1/tls/status", h.handle(h.tlsStatusOfNode))
 		putOrPost(r, "/v1/tls/reload", h.tlsReload)
 	})
@@ -103,7 +102,7 @@ func (h *handler) routes() http.Handler {
 	// cluster admins, and identities whose policy allows "metrics:read".
 	r.Group(func(r chi.Router) {
 		r.Use(timeout(h.timeout), h.authenticate, h.authorizeMetrics)
-		r.Get("/metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}).ServeHTTP)
+		r.Get("/metrics", h.allMetrics)
 	})
 
 	// Native routes: an explicit enclave, 409 for conflicts, strict bodies.

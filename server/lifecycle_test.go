@@ -69,10 +69,10 @@ func TestTLSRoutes(t *testing.T) {
 	})
 }
 
-// metric returns the value line of a metric sample from /v1/metrics, "" if absent.
+// metric returns the value line of a metric sample from /metrics, "" if absent.
 func (n *node) metric(tb testing.TB, sample string) string {
 	tb.Helper()
-	r := n.MustDo(tb, n.admin, http.MethodGet, "/v1/metrics", nil)
+	r := n.MustDo(tb, n.admin, http.MethodGet, "/metrics", nil)
 	for _, line := range strings.Split(string(r.Body), "\n") {
 		if strings.HasPrefix(line, sample+" ") {
 			return strings.TrimPrefix(line, sample+" ")

@@ -15,6 +15,7 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	kes      *kesHTTPMetrics // KES's request metrics, for /v1/metrics
 }
 
 // newRegistry returns the server's own metrics registry, with the Go
@@ -31,6 +32,7 @@ func newRegistry() (*prometheus.Registry, *httpMetrics, error) {
 			Help:    "Latency of client API requests by route pattern, method and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method", "code"}),
+		kes: newKESHTTPMetrics(),
 	}
 	for _, c := range []prometheus.Collector{
 		m.requests, m.duration,
@@ -47,8 +49,11 @@ func newRegistry() (*prometheus.Registry, *httpMetrics, error) {
 func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		m.kes.active.Inc()
+		defer m.kes.active.Dec()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		m.kes.observe(sw.Status(), time.Since(start))
 		route := "unmatched"
 		if rctx := chi.RouteContext(r.Context()); rctx != nil {
 			if p := rctx.RoutePattern(); p != "" {

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"time"
 
 	"github.com/minkms/minkms/api"
@@ -15,6 +14,10 @@ import (
 type nodeInfo interface {
 	ID() string
 	IsLeader() bool
+	// Role is the node's raft role ("leader", "follower", "candidate").
+	Role() string
+	// LeaderID is the id of the leader this node knows, "" if none.
+	LeaderID() string
 	Started() time.Time
 	// ClusterID returns the id of the cluster, "" while it is not known.
 	ClusterID() string
@@ -54,16 +57,7 @@ func (h *handler) ready(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, api.StatusResponse{
-		Version: Version,
-		OS:      runtime.GOOS,
-		Arch:    runtime.GOARCH,
-		UpTime:  time.Since(h.node.Started()).Round(time.Second),
-		NodeID:  h.node.ID(),
-		Leader:  h.node.IsLeader(),
-
-		ClusterID: h.node.ClusterID(),
-	})
+	writeJSON(w, http.StatusOK, nodeStatus(h.node))
 	return nil
 }
 

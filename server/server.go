@@ -617,6 +617,10 @@ type nodeState struct{ s *Server }
 func (n nodeState) ID() string         { return n.s.cfg.Cluster.NodeID }
 func (n nodeState) IsLeader() bool     { return n.s.node.Load().IsLeader() }
 func (n nodeState) Started() time.Time { return n.s.started }
+func (n nodeState) Role() string       { return n.s.node.Load().Role() }
+
+// LeaderID returns the id of the leader this node knows, "" if none.
+func (n nodeState) LeaderID() string { id, _ := n.s.node.Load().Leader(); return id }
 
 // ClusterID returns the id of the cluster, "" while it is not known.
 func (n nodeState) ClusterID() string { return n.s.node.Load().ClusterID() }

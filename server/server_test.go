@@ -290,9 +290,9 @@ func TestNodeRoutes(t *testing.T) {
 		if r := n.MustDo(t, n.admin, http.MethodGet, "/v1/key/describe/metrics-probe-missing", nil); r.Status != http.StatusNotFound {
 			t.Fatalf("describe = %d, want 404", r.Status)
 		}
-		r := n.MustDo(t, n.admin, http.MethodGet, "/v1/metrics", nil)
+		r := n.MustDo(t, n.admin, http.MethodGet, "/metrics", nil)
 		if r.Status != http.StatusOK {
-			t.Fatalf("GET /v1/metrics = %d %s", r.Status, r.Body)
+			t.Fatalf("GET /metrics = %d %s", r.Status, r.Body)
 		}
 		text := string(r.Body)
 		want := `minkms_http_requests_total{code="404",method="GET",route="/v1/key/describe/{name}"}`

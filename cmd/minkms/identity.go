@@ -19,6 +19,8 @@ func (c *cli) identityCommand() *cobra.Command {
 		Use:   "identity",
 		Short: "Create API keys and manage the identities of an enclave",
 		Long: `An identity is the hash of a client certificate's public key, "h1:...".
+KES's form of the same hash, 64 hex digits, is accepted wherever an
+identity is and becomes its "h1:" form.
 An API key ("k1:...") is a private key from which the client derives its
 certificate, so an application needs no PKI of its own.
 
@@ -242,9 +244,14 @@ func (c *cli) proofSigner(cmd *cobra.Command, certFile, keyFile string) (func(cl
 
 func (c *cli) identityOf() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "of CERT_FILE",
-		Short:   "Print the identity of a certificate",
-		Long:    `Print the identity of the first certificate in a PEM file.`,
+		Use:   "of CERT_FILE",
+		Short: "Print the identity of a certificate",
+		Long: `Print the identity of the first certificate in a PEM file, in both forms:
+minkms's "h1:..." on the first line and KES's 64 hex digits (what "kes
+identity of" prints) on the second; --json names them "identity" and
+"kes_identity".
+Either form is accepted wherever minkms takes an identity; it is stored and
+shown as "h1:...".`,
 		Example: `  minkms identity of client.crt`,
 		Args:    cobra.ExactArgs(1),
 	}
@@ -256,9 +263,9 @@ func (c *cli) identityOf() *cobra.Command {
 		}
 		id := api.IdentityOf(cert)
 		if out.json {
-			return writeJSON(c.stdout, map[string]string{"identity": id})
+			return writeJSON(c.stdout, map[string]string{"identity": id, "kes_identity": api.HexIdentity(id)})
 		}
-		_, err = fmt.Fprintln(c.stdout, id)
+		_, err = fmt.Fprintf(c.stdout, "%s\n%s\n", id, api.HexIdentity(id))
 		return err
 	}
 	return cmd
@@ -310,7 +317,8 @@ func (c *cli) printIdentity(out *output, info *api.IdentityInfo) error {
 func (c *cli) identityAdd(enclave enclaveOf) *cobra.Command {
 	var req api.CreateIdentityRequest
 	cmd := &cobra.Command{
-		Use:   "add IDENTITY",
+		Use: "add IDENTITY",
+		// IDENTITY is "h1:..." or KES's 64 hex digits.
 		Short: "Let an identity into an enclave",
 		Long: `Let an identity into an enclave, either as an admin of the enclave (--admin)
 or with a policy (--policy) that says what it may do.
@@ -337,6 +345,7 @@ in the token).`,
 		if err != nil {
 			return err
 		}
+		args[0] = api.CanonicalIdentity(args[0])
 		if req.Proof != "" {
 			// The server only says "invalid identity proof": say why here,
 			// where the token can be read, before sending it.
@@ -386,7 +395,7 @@ func (c *cli) identityStat(enclave enclaveOf) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		info, err := e.DescribeIdentity(cmd.Context(), args[0])
+		info, err := e.DescribeIdentity(cmd.Context(), api.CanonicalIdentity(args[0]))
 		if err != nil {
 			return err
 		}
@@ -408,7 +417,7 @@ func (c *cli) identityRemove(enclave enclaveOf) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := e.DeleteIdentity(cmd.Context(), args[0]); err != nil {
+			if err := e.DeleteIdentity(cmd.Context(), api.CanonicalIdentity(args[0])); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(c.stdout, "Removed identity %s\n", args[0])

@@ -428,8 +428,9 @@ func TestIdentityLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 		stdout, stderr, code := runCLI(t, "", "identity", "of", file)
-		if code != exitOK || stdout != key.Identity()+"\n" {
-			t.Errorf("exit %d, stdout %q, stderr %q; want %s", code, stdout, stderr, key.Identity())
+		// Both forms: minkms's, then KES's 64 hex digits.
+		if want := key.Identity() + "\n" + api.HexIdentity(key.Identity()) + "\n"; code != exitOK || stdout != want {
+			t.Errorf("exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
 		}
 	})
 	t.Run("OfNoCertificate", func(t *testing.T) {

@@ -41,6 +41,7 @@ The commands act in the enclave named by --enclave (or MINKMS_ENCLAVE,
 		}),
 		c.policyShow(enclave),
 		c.policyRemove(enclave),
+		c.policyImportKES(enclave),
 	)
 	return cmd
 }

@@ -49,6 +49,7 @@ type Journal struct {
 	audit   *Ring[api.AuditRecord]
 	auditMu sync.Mutex
 	aseq    uint64
+	errs    atomic.Uint64 // ERROR records handled, folded ones included
 }
 
 // foldState is the last record written, and how many identical ones were
@@ -191,6 +192,9 @@ func fieldValue(v slog.Value) any {
 }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.j.errs.Add(1)
+	}
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
@@ -326,6 +330,10 @@ func (h *handler) Journal() *Journal { return h.j }
 
 // LastLog returns the sequence number of the last log record kept.
 func (j *Journal) LastLog() uint64 { return j.all.Last() }
+
+// ErrorEvents returns how many records of level ERROR or above were
+// logged, identical ones that were folded into one included.
+func (j *Journal) ErrorEvents() uint64 { return j.errs.Load() }
 
 // LastAudit returns the sequence number of the last audit record kept.
 func (j *Journal) LastAudit() uint64 { return j.audit.Last() }
