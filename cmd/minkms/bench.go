@@ -453,14 +453,18 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 }
 
 // drive runs op on every worker until ctx ends or, if limit > 0, limit
-// requests were claimed.
+// requests were sent, split evenly over the workers.
 func (b *benchRun) drive(ctx context.Context, op *benchOp, seq *atomic.Uint64, limit uint64, record bool, firstErr ...*atomic.Pointer[string]) {
-	var claimed atomic.Uint64
 	var wg sync.WaitGroup
-	for _, w := range b.workers {
+	n := uint64(len(b.workers))
+	for i, w := range b.workers {
+		quota := limit / n
+		if uint64(i) < limit%n {
+			quota++
+		}
 		wg.Go(func() {
-			for ctx.Err() == nil {
-				if limit > 0 && claimed.Add(1) > limit {
+			for sent := uint64(0); ctx.Err() == nil; sent++ {
+				if limit > 0 && sent >= quota {
 					return
 				}
 				t0 := time.Now()

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/minkms/minkms/api"
+)
+
+// mustBaselines starts n baseline handlers over mutual TLS that count the
+// key operations they answer, and points the CLI at all of them.
+func mustBaselines(t *testing.T, n int) []*atomic.Int64 {
+	t.Helper()
+	key, err := api.GenerateAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls, pems []string
+	counts := make([]*atomic.Int64, n)
+	h := baselineHandler()
+	for i := range n {
+		counts[i] = new(atomic.Int64)
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			counts[i].Add(1)
+			h.ServeHTTP(w, r)
+		}))
+		s.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		urls = append(urls, s.URL)
+		pems = append(pems, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})))
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, []byte(strings.Join(pems, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setEnv(t, map[string]string{envServer: strings.Join(urls, ","), envAPIKey: key.String(), envCACert: caFile})
+	return counts
+}
+
+func TestBenchSpreadsOverEndpoints(t *testing.T) {
+	counts := mustBaselines(t, 3)
+	stdout, stderr, code := runCLI(t, "", "bench", "--op", "generate,encrypt,decrypt,hmac,create",
+		"--concurrency", "6", "--requests", "300", "--warmup", "0", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var report benchReport
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if len(report.Results) != 5 || len(report.Endpoints) != 3 || report.Concurrency != 6 {
+		t.Fatalf("report %+v", report)
+	}
+	for i, r := range report.Results {
+		if r.Op != benchOps[i].name || r.Requests != 300 || r.Errors != 0 || r.OpsPerSec <= 0 {
+			t.Errorf("result %d: %+v", i, r)
+		}
+		l := r.LatencyMS
+		if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+			t.Errorf("%s: latencies out of order: %+v", r.Op, l)
+		}
+	}
+	// 5 × 300 requests by 6 clients, client i starting at endpoint i mod 3:
+	// 500 each, and the setup (16 keys, 16 encrypts for decrypt) on the
+	// first.
+	for i, c := range counts {
+		want := int64(500)
+		if i == 0 {
+			want += 32
+		}
+		if n := c.Load(); n != want {
+			t.Errorf("endpoint %d answered %d requests, want %d (spread evenly)", i, n, want)
+		}
+	}
+	if stderr != "" {
+		t.Errorf("progress on a non-terminal stderr: %q", stderr)
+	}
+}
+
+func TestBenchTable(t *testing.T) {
+	mustBaselines(t, 1)
+	stdout, stderr, code := runCLI(t, "", "bench", "--op", "encrypt", "-c", "2", "--duration", "200ms", "--warmup", "50ms", "--size", "64")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "OP REQUESTS ERRORS OPS/S P50 P90 P99 P99.9 MAX" ||
+		!strings.HasPrefix(lines[1], "encrypt ") {
+		t.Fatalf("table:\n%s", stdout)
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	mustBaselines(t, 1)
+	for _, tc := range []struct{ args, want string }{
+		{"--op rewrite", `unknown operation "rewrite"`},
+		{"--concurrency 0", "--concurrency must be at least 1"},
+		{"--identity root", `"root" is neither admin nor user`},
+		{"--size 0", "--size must be between"},
+		{"--keys 0", "--keys must be at least 1"},
+		{"--duration 0", "--duration must be positive"},
+	} {
+		_, stderr, code := runCLI(t, "", append([]string{"bench"}, strings.Fields(tc.args)...)...)
+		if code != exitLocal || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, %q; want %d and %q", tc.args, code, stderr, exitLocal, tc.want)
+		}
+	}
+}
