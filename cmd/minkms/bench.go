@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,7 @@ type benchOptions struct {
 	identity    string
 	warmup      time.Duration
 	progress    time.Duration // how often the progress line is redrawn
+	cpuPIDs     []int         // server processes whose CPU time each measurement reads (make bench)
 }
 
 // benchRun is one run of minkms bench.
@@ -135,14 +137,18 @@ func encryptPayload(ctx context.Context, b *benchRun) error {
 
 // benchResult is one row of the table (and of --json).
 type benchResult struct {
-	Op         string        `json:"op"`
-	Requests   uint64        `json:"requests"`
-	Errors     uint64        `json:"errors"`
-	Seconds    float64       `json:"seconds"`
-	OpsPerSec  float64       `json:"ops_per_sec"`
-	LatencyMS  benchLatency  `json:"latency_ms"`
-	FirstError string        `json:"first_error,omitempty"`
-	elapsed    time.Duration // measured time
+	Op         string       `json:"op"`
+	Requests   uint64       `json:"requests"`
+	Errors     uint64       `json:"errors"`
+	Seconds    float64      `json:"seconds"`
+	OpsPerSec  float64      `json:"ops_per_sec"`
+	LatencyMS  benchLatency `json:"latency_ms"`
+	FirstError string       `json:"first_error,omitempty"`
+	// ServerCPUSeconds is the CPU time (user and system) the processes of
+	// --cpu-pid spent while the operation was measured, and
+	// ServerCPUMicrosPerOp that time per request.
+	ServerCPUSeconds     float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUMicrosPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
 }
 
 type benchLatency struct {
@@ -203,6 +209,8 @@ and the 99th percentile so far.`,
 	f.IntVar(&o.keys, "keys", 16, "number of keys the requests are spread over")
 	f.StringVar(&o.identity, "identity", "admin", "who sends the requests: admin (the API key) or user (a new identity with a policy)")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "run each operation this long before measuring")
+	f.IntSliceVar(&o.cpuPIDs, "cpu-pid", nil, "server process IDs whose CPU time per request to report (Linux, same machine)")
+	f.MarkHidden("cpu-pid")
 	out := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		o.progress = 250 * time.Millisecond
@@ -402,6 +410,7 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 	defer cancel()
 
 	var firstErr atomic.Pointer[string]
+	cpu0, cpuErr := processCPU(b.opts.cpuPIDs)
 	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -430,6 +439,10 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 	}
 	b.drive(mctx, op, &seq, b.opts.requests, true, &firstErr)
 	elapsed := time.Since(start)
+	cpu1, err := processCPU(b.opts.cpuPIDs)
+	if cpuErr == nil {
+		cpuErr = err
+	}
 	close(done)
 	wg.Wait()
 
@@ -439,7 +452,11 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 		h.merge(&w.hist)
 		errs += w.errs.Load()
 	}
-	r := benchResult{Op: op.name, Requests: h.count() + errs, Errors: errs, Seconds: elapsed.Seconds(), elapsed: elapsed}
+	r := benchResult{Op: op.name, Requests: h.count() + errs, Errors: errs, Seconds: elapsed.Seconds()}
+	if len(b.opts.cpuPIDs) > 0 && cpuErr == nil && r.Requests > 0 {
+		r.ServerCPUSeconds = (cpu1 - cpu0).Seconds()
+		r.ServerCPUMicrosPerOp = float64(cpu1-cpu0) / 1e3 / float64(r.Requests)
+	}
 	if elapsed > 0 {
 		r.OpsPerSec = float64(h.count()) / elapsed.Seconds()
 	}
@@ -521,3 +538,36 @@ func writeBenchTable(w io.Writer, results []benchResult) error {
 	}
 	return nil
 }
+
+// processCPU returns the CPU time, user and system, that the processes
+// have used so far, from /proc/PID/stat (Linux). Its resolution is a clock
+// tick, 10 ms.
+func processCPU(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
+		}
+		// The command name, in parentheses, may hold spaces: the fields
+		// after it start with the state (field 3); utime and stime are
+		// fields 14 and 15.
+		i := strings.LastIndexByte(string(data), ')')
+		fields := strings.Fields(string(data[i+1:]))
+		if i < 0 || len(fields) < 13 {
+			return 0, fmt.Errorf("read the CPU time of process %d: unexpected /proc/%d/stat", pid, pid)
+		}
+		for _, f := range fields[11:13] {
+			ticks, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
+			}
+			total += time.Duration(ticks) * time.Second / clockTicks
+		}
+	}
+	return total, nil
+}
+
+// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minkms/minkms/api"
 )
@@ -113,5 +114,27 @@ func TestBenchFlags(t *testing.T) {
 		if code != exitLocal || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s: exit %d, %q; want %d and %q", tc.args, code, stderr, exitLocal, tc.want)
 		}
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	before, err := processCPU([]int{os.Getpid()})
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	after, err := processCPU([]int{os.Getpid(), os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < 2*before+100*time.Millisecond {
+		t.Errorf("CPU time %v then %v (twice), after 300ms of work", before, after)
+	}
+	if _, err := processCPU([]int{-1}); err == nil {
+		t.Error("no error for a process that does not exist")
 	}
 }
