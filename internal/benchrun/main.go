@@ -126,7 +126,8 @@ func (r *runner) run(ctx context.Context, outFile string) error {
 	var table bytes.Buffer
 	fmt.Fprintf(&table, "minkms bench: %d concurrent clients, %s per scenario after %s of warm-up, on this machine (%s)\n",
 		r.concurrency, r.duration, r.warmup, machine())
-	fmt.Fprintf(&table, "clients, the three nodes and the baseline on the same machine; server CPU = user+system time of the serving processes / requests\n\n")
+	fmt.Fprintf(&table, "clients, the three nodes and the baseline on the same machine (load average before the run: %s);\n", loadAverage())
+	fmt.Fprintf(&table, "server CPU = user+system time of the serving processes (all three nodes, or the baseline) / requests\n\n")
 	fmt.Fprintln(&table, "| scenario | server | ops/s | p99 | server CPU µs/op | ops/s vs baseline | CPU vs baseline |")
 	fmt.Fprintln(&table, "|---|---|---:|---:|---:|---:|---:|")
 	baselines := map[string]result{}
@@ -277,4 +278,14 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs, %s, %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages of
+// /proc/loadavg, which tell whether something else ran on the machine.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
