@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,5 +140,62 @@ func TestProcessCPU(t *testing.T) {
 	}
 	if _, err := processCPU([]int{-1}); err == nil {
 		t.Error("no error for a process that does not exist")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the progress goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestBenchProgress: the progress line is redrawn in place with the rate,
+// the errors and the p99 so far, and cleared at the end; errors are
+// counted and the first one kept; the progress goes to a terminal only.
+func TestBenchProgress(t *testing.T) {
+	b := &benchRun{opts: benchOptions{duration: 400 * time.Millisecond, progress: 20 * time.Millisecond}, keys: []string{"k"}}
+	for i := range 4 {
+		b.workers = append(b.workers, &benchWorker{id: i})
+	}
+	op := &benchOp{name: "fake", do: func(ctx context.Context, _ *benchRun, _ *benchWorker, seq uint64) error {
+		time.Sleep(time.Millisecond)
+		if seq%10 == 0 {
+			return errors.New("refused")
+		}
+		return nil
+	}}
+	var progress lockedBuffer
+	r := b.measure(t.Context(), op, &progress)
+	if r.Errors == 0 || r.Errors*5 > r.Requests || r.FirstError != "refused" || r.OpsPerSec <= 0 {
+		t.Errorf("result %+v: want about one error in ten, the first kept", r)
+	}
+	out := progress.String()
+	lines := strings.Split(out, "\r\033[K")
+	if len(lines) < 5 || !strings.HasSuffix(out, "\r\033[K") {
+		t.Fatalf("progress %q: want several redraws and a cleared line at the end", out)
+	}
+	for _, want := range []string{"fake", " ok ", "/s", " errors", "p99 "} {
+		if !strings.Contains(lines[len(lines)-2], want) {
+			t.Errorf("last progress line %q lacks %q", lines[len(lines)-2], want)
+		}
+	}
+	c := &cli{stderr: openTerminal(t)}
+	if c.progressWriter() == nil {
+		t.Error("no progress on a terminal")
+	}
+	if c := (&cli{stderr: &progress}); c.progressWriter() != nil {
+		t.Error("progress on a buffer")
 	}
 }
