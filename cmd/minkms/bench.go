@@ -291,7 +291,7 @@ func (c *cli) runBench(cmd *cobra.Command, admin *api.Client, enclave string, o 
 		}
 	}
 
-	key := (*api.APIKey)(nil)
+	var key *api.APIKey
 	if o.identity == "user" {
 		k, cleanup, err := b.newUser(ctx, admin, ops)
 		if err != nil {
@@ -396,7 +396,7 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 	var seq atomic.Uint64 // request numbers, shared so that create names stay unique per worker
 	if b.opts.warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, b.opts.warmup)
-		b.drive(wctx, op, &seq, 0, false)
+		b.drive(wctx, op, &seq, 0, nil)
 		cancel()
 	}
 	for _, w := range b.workers {
@@ -437,7 +437,7 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 			}
 		})
 	}
-	b.drive(mctx, op, &seq, b.opts.requests, true, &firstErr)
+	b.drive(mctx, op, &seq, b.opts.requests, &firstErr)
 	elapsed := time.Since(start)
 	cpu1, err := processCPU(b.opts.cpuPIDs)
 	if cpuErr == nil {
@@ -470,8 +470,10 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 }
 
 // drive runs op on every worker until ctx ends or, if limit > 0, limit
-// requests were sent, split evenly over the workers.
-func (b *benchRun) drive(ctx context.Context, op *benchOp, seq *atomic.Uint64, limit uint64, record bool, firstErr ...*atomic.Pointer[string]) {
+// requests were sent, split evenly over the workers. It records the
+// latencies and errors in the workers, and the first error in firstErr,
+// unless firstErr is nil (the warm-up).
+func (b *benchRun) drive(ctx context.Context, op *benchOp, seq *atomic.Uint64, limit uint64, firstErr *atomic.Pointer[string]) {
 	var wg sync.WaitGroup
 	n := uint64(len(b.workers))
 	for i, w := range b.workers {
@@ -487,18 +489,16 @@ func (b *benchRun) drive(ctx context.Context, op *benchOp, seq *atomic.Uint64, l
 				t0 := time.Now()
 				err := op.do(ctx, b, w, seq.Add(1))
 				d := time.Since(t0)
-				if !record {
+				if firstErr == nil {
 					continue
 				}
 				if err != nil {
-					if ctx.Err() != nil && limit == 0 {
-						return // cut off by the end of the run, not an error of the server
+					if ctx.Err() != nil {
+						return // cut off by the end of the run or an interrupt, not an error of the server
 					}
 					w.errs.Add(1)
-					if len(firstErr) > 0 {
-						msg := err.Error()
-						firstErr[0].CompareAndSwap(nil, &msg)
-					}
+					msg := err.Error()
+					firstErr.CompareAndSwap(nil, &msg)
 					continue
 				}
 				w.hist.record(d)
