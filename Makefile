@@ -11,7 +11,8 @@
 #   make bench  start a local three-node cluster and the baseline server (bare HTTPS with the
 #               same mutual TLS), run the standard minkms bench scenarios against both and
 #               print one table (ops/s, p99, server CPU per request, ratios to the baseline),
-#               also written to bench-results.txt; BENCH_DURATION (5s), BENCH_CONCURRENCY (64)
+#               also written to bench-results.txt; BENCH_DURATION (5s), BENCH_CONCURRENCY (64),
+#               BENCH_HTTP1=1 for HTTP/1.1 clients instead of the SDK's HTTP/2
 #   make build  build bin/minkms
 #   make lint   gofmt and go vet
 
@@ -45,9 +46,10 @@ chaos:
 # bench: see the header and docs/benchmarks.md.
 BENCH_DURATION    ?= 5s
 BENCH_CONCURRENCY ?= 64
+BENCH_HTTP1       ?=
 bench: build
 	$(GO) run ./internal/benchrun -bin $(BIN) -out bench-results.txt \
-	  -duration $(BENCH_DURATION) -concurrency $(BENCH_CONCURRENCY)
+	  -duration $(BENCH_DURATION) -concurrency $(BENCH_CONCURRENCY) $(if $(BENCH_HTTP1),-http1)
 
 # fuzz runs each fuzz target for a short while (FUZZTIME, default 30s).
 FUZZTIME ?= 30s

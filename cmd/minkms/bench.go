@@ -91,6 +91,7 @@ type benchOptions struct {
 	warmup      time.Duration
 	progress    time.Duration // how often the progress line is redrawn
 	cpuPIDs     []int         // server processes whose CPU time each measurement reads (make bench)
+	http1       bool          // HTTP/1.1 rather than the SDK's HTTP/2
 }
 
 // benchRun is one run of minkms bench.
@@ -166,6 +167,7 @@ type benchReport struct {
 	Concurrency int           `json:"concurrency"`
 	Size        int           `json:"size"`
 	Keys        int           `json:"keys"`
+	HTTP        string        `json:"http"`
 	Results     []benchResult `json:"results"`
 }
 
@@ -209,6 +211,7 @@ and the 99th percentile so far.`,
 	f.IntVar(&o.keys, "keys", 16, "number of keys the requests are spread over")
 	f.StringVar(&o.identity, "identity", "admin", "who sends the requests: admin (the API key) or user (a new identity with a policy)")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "run each operation this long before measuring")
+	f.BoolVar(&o.http1, "http1", false, "send HTTP/1.1 requests rather than HTTP/2, the SDK's default")
 	f.IntSliceVar(&o.cpuPIDs, "cpu-pid", nil, "server process IDs whose CPU time per request to report (Linux, same machine)")
 	f.MarkHidden("cpu-pid")
 	out := jsonFlag(cmd)
@@ -216,6 +219,12 @@ and the 99th percentile so far.`,
 		o.progress = 250 * time.Millisecond
 		if err := o.check(); err != nil {
 			return err
+		}
+		if o.http1 {
+			// net/http reads GODEBUG when a transport is first used.
+			if err := os.Setenv("GODEBUG", strings.Trim(os.Getenv("GODEBUG")+",http2client=0", ",")); err != nil {
+				return err
+			}
 		}
 		admin, err := c.client(cmd)
 		if err != nil {
@@ -319,7 +328,10 @@ func (c *cli) runBench(cmd *cobra.Command, admin *api.Client, enclave string, o 
 	}
 
 	report := &benchReport{Endpoints: endpoints, Enclave: enclave, Identity: o.identity,
-		Concurrency: o.concurrency, Size: o.size, Keys: o.keys}
+		Concurrency: o.concurrency, Size: o.size, Keys: o.keys, HTTP: "2"}
+	if o.http1 {
+		report.HTTP = "1.1"
+	}
 	progress := c.progressWriter()
 	for _, op := range ops {
 		if ctx.Err() != nil {

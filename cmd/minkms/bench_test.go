@@ -199,3 +199,40 @@ func TestBenchProgress(t *testing.T) {
 		t.Error("progress on a buffer")
 	}
 }
+
+// TestBenchHTTP1: --http1 sends HTTP/1.1 requests; without it the SDK's
+// HTTP/2.
+func TestBenchHTTP1(t *testing.T) {
+	var h1, h2 atomic.Int64
+	handler := baselineHandler()
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 {
+			h1.Add(1)
+		} else {
+			h2.Add(1)
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	s.EnableHTTP2 = true
+	s.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := api.GenerateAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setEnv(t, map[string]string{envServer: s.URL, envAPIKey: key.String(), envCACert: caFile})
+	t.Setenv("GODEBUG", os.Getenv("GODEBUG")) // restored after the test
+	args := []string{"bench", "--op", "hmac", "-c", "2", "-n", "20", "--warmup", "0", "--keys", "1"}
+	if _, stderr, code := runCLI(t, "", args...); code != 0 || h1.Load() != 0 || h2.Load() == 0 {
+		t.Fatalf("without --http1: exit %d (%s), %d HTTP/1.1 and %d HTTP/2 requests, want HTTP/2", code, stderr, h1.Load(), h2.Load())
+	}
+	h2.Store(0)
+	if _, stderr, code := runCLI(t, "", append(args, "--http1")...); code != 0 || h1.Load() == 0 || h2.Load() != 0 {
+		t.Fatalf("--http1: exit %d (%s), %d HTTP/1.1 and %d HTTP/2 requests, want HTTP/1.1", code, stderr, h1.Load(), h2.Load())
+	}
+}

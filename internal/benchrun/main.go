@@ -36,10 +36,11 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measured time per scenario")
 	warmup := flag.Duration("warmup", time.Second, "warm-up per scenario")
 	concurrency := flag.Int("concurrency", 64, "concurrent clients")
+	http1 := flag.Bool("http1", false, "HTTP/1.1 clients rather than the SDK's HTTP/2")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &runner{bin: *bin, duration: *duration, warmup: *warmup, concurrency: *concurrency}
+	r := &runner{bin: *bin, duration: *duration, warmup: *warmup, concurrency: *concurrency, http1: *http1}
 	if err := r.run(ctx, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
@@ -51,6 +52,7 @@ type runner struct {
 	duration    time.Duration
 	warmup      time.Duration
 	concurrency int
+	http1       bool
 }
 
 // cluster is what minkms server --dev --nodes 3 --json prints.
@@ -124,8 +126,12 @@ func (r *runner) run(ctx context.Context, outFile string) error {
 	}
 
 	var table bytes.Buffer
-	fmt.Fprintf(&table, "minkms bench: %d concurrent clients, %s per scenario after %s of warm-up, on this machine (%s)\n",
-		r.concurrency, r.duration, r.warmup, machine())
+	proto := "HTTP/2"
+	if r.http1 {
+		proto = "HTTP/1.1"
+	}
+	fmt.Fprintf(&table, "minkms bench: %d concurrent %s clients, %s per scenario after %s of warm-up, on this machine (%s)\n",
+		r.concurrency, proto, r.duration, r.warmup, machine())
 	fmt.Fprintf(&table, "clients, the three nodes and the baseline on the same machine (load average before the run: %s);\n", loadAverage())
 	fmt.Fprintf(&table, "server CPU = user+system time of the serving processes (all three nodes, or the baseline) / requests\n\n")
 	fmt.Fprintln(&table, "| scenario | server | ops/s | p99 | server CPU µs/op | ops/s vs baseline | CPU vs baseline |")
@@ -172,6 +178,9 @@ func (r *runner) bench(ctx context.Context, op, identity string, servers []strin
 		"--size", "32", "--server", strings.Join(servers, ","), "--cacert", caFile}
 	for _, pid := range pids {
 		args = append(args, "--cpu-pid", strconv.Itoa(pid))
+	}
+	if r.http1 {
+		args = append(args, "--http1")
 	}
 	cmd := exec.CommandContext(ctx, r.bin, args...)
 	cmd.Env = append(os.Environ(), "MINKMS_API_KEY="+apiKey) // not on the command line, which ps shows
