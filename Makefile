@@ -8,6 +8,11 @@
 #               and restarted CHAOS_KILLS times (default 20), checked with porcupine;
 #               a violation leaves an HTML visualization under MINKMS_ARTIFACTS (or a
 #               minkms-artifacts-* temp dir) and prints its path
+#   make bench  start a local three-node cluster and the baseline server (bare HTTPS with the
+#               same mutual TLS), run the standard minkms bench scenarios against both and
+#               print one table (ops/s, p99, server CPU per request, ratios to the baseline),
+#               also written to bench-results.txt; BENCH_DURATION (5s), BENCH_CONCURRENCY (64),
+#               BENCH_HTTP1=1 for HTTP/1.1 clients instead of the SDK's HTTP/2
 #   make build  build bin/minkms
 #   make lint   gofmt and go vet
 
@@ -16,7 +21,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/minkms/minkms/server.Version=$(VERSION)
 BIN     := bin/minkms
 
-.PHONY: build run test chaos lint fuzz clean
+.PHONY: build run test chaos lint fuzz bench clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/minkms
@@ -37,6 +42,14 @@ CHAOS_KILLS ?= 20
 chaos:
 	MINKMS_CHAOS_OPS=$(CHAOS_OPS) MINKMS_CHAOS_KILLS=$(CHAOS_KILLS) MINKMS_CHAOS_CHECK_SECONDS=300 \
 	  $(GO) test -count=1 -v -run '^TestLinearizability$$' -timeout 30m ./integration/
+
+# bench: see the header and docs/benchmarks.md.
+BENCH_DURATION    ?= 5s
+BENCH_CONCURRENCY ?= 64
+BENCH_HTTP1       ?=
+bench: build
+	$(GO) run ./internal/benchrun -bin $(BIN) -out bench-results.txt \
+	  -duration $(BENCH_DURATION) -concurrency $(BENCH_CONCURRENCY) $(if $(BENCH_HTTP1),-http1)
 
 # fuzz runs each fuzz target for a short while (FUZZTIME, default 30s).
 FUZZTIME ?= 30s

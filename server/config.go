@@ -68,6 +68,7 @@ type Config struct {
 	Cluster ClusterConfig
 	Log     LogConfig
 	Limits  LimitsConfig
+	Debug   DebugConfig
 
 	// CheckStateFile, if set, checks the consistency of the state file at
 	// path; the node calls it at start when it did not stop cleanly the
@@ -196,6 +197,15 @@ type LimitsConfig struct {
 	UnauthenticatedIdleTimeout time.Duration
 }
 
+// DebugConfig turns on the diagnostics that are off by default.
+type DebugConfig struct {
+	// PProf serves Go's runtime profiles (net/http/pprof) at
+	// GET /debug/pprof/* to cluster admins. A CPU profile
+	// (/debug/pprof/profile?seconds=N) must end within the write timeout,
+	// limits.request_timeout plus a few seconds.
+	PProf bool
+}
+
 // ConfigError is an error in a config file: the file, the line, the setting
 // (as a path such as tls.certs[0].cert) and what is wrong with it.
 type ConfigError struct {
@@ -273,6 +283,9 @@ type fileConfig struct {
 		MaxConnectionsPerIP        *int64 `yaml:"max_connections_per_ip"`
 		UnauthenticatedIdleTimeout string `yaml:"unauthenticated_idle_timeout"`
 	} `yaml:"limits"`
+	Debug struct {
+		PProf bool `yaml:"pprof"`
+	} `yaml:"debug"`
 }
 
 // LoadConfig reads and validates the config file at path. Errors name the
@@ -492,6 +505,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 	}
 
 	v.rootKey(fc, cfg)
+	cfg.Debug.PProf = fc.Debug.PProf
 
 	for i, s := range fc.Admins {
 		id, err := kms.ParseIdentity(s)

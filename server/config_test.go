@@ -594,3 +594,26 @@ func TestTLSMinVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestParseConfigDebug: debug.pprof is off by default, on when true, and a
+// value that is not a boolean is refused with its line.
+func TestParseConfigDebug(t *testing.T) {
+	cfg, err := server.ParseConfig("minkms.yaml", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Debug.PProf {
+		t.Error("debug.pprof is on by default")
+	}
+	if cfg, err = server.ParseConfig("minkms.yaml", []byte(goodConfig+"debug:\n  pprof: true\n")); err != nil || !cfg.Debug.PProf {
+		t.Errorf("debug.pprof: true: %v, %+v", err, cfg)
+	}
+	_, err = server.ParseConfig("minkms.yaml", []byte(goodConfig+"debug:\n  pprof: sometimes\n"))
+	if err == nil || !strings.Contains(err.Error(), "minkms.yaml:39:") {
+		t.Errorf("debug.pprof: sometimes: %v, want an error at minkms.yaml:39", err)
+	}
+	_, err = server.ParseConfig("minkms.yaml", []byte(goodConfig+"debug:\n  profile: true\n"))
+	if err == nil || !strings.Contains(err.Error(), `minkms.yaml:39: unknown setting "profile"`) {
+		t.Errorf("debug.profile: %v, want an unknown setting at minkms.yaml:39", err)
+	}
+}

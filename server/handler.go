@@ -36,6 +36,7 @@ type handler struct {
 	logPeers logPeers         // nil: node=all reads this node only
 	// shutdown is closed when the node shuts down: log streams end.
 	shutdown <-chan struct{}
+	pprof    bool // debug.pprof: serve /debug/pprof/* to cluster admins
 }
 
 // apiFunc is a handler that returns its error for handle to answer.
@@ -145,6 +146,10 @@ func (h *handler) routes() http.Handler {
 			h.clusterRoutes(r, putOrPost)
 		})
 	})
+
+	if h.pprof {
+		h.pprofRoutes(r)
+	}
 	return r
 }
 

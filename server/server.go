@@ -446,6 +446,7 @@ func (s *Server) openHandler() error {
 		health:   s.clusterHealth(),
 		peers:    s.node.Load(),
 		timeout:  s.cfg.Limits.RequestTimeout,
+		pprof:    s.cfg.Debug.PProf,
 		backups: &backups{
 			db: s.db, node: s.node.Load(), dir: s.cfg.DataDir, nodeID: s.cfg.Cluster.NodeID,
 			rootKey: s.cfg.RootKey.load,

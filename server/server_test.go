@@ -75,10 +75,17 @@ func MustStartNode(tb testing.TB) *node {
 	return n
 }
 
-func startNode() (*node, error) {
+func startNode() (*node, error) { return startNodeWith(nil) }
+
+// startNodeWith starts a development node whose config modify (if not nil)
+// changes first.
+func startNodeWith(modify func(*server.Config)) (*node, error) {
 	cfg, info, err := server.DevConfig("127.0.0.1:0")
 	if err != nil {
 		return nil, err
+	}
+	if modify != nil {
+		modify(cfg)
 	}
 	srv, err := server.New(context.Background(), cfg, nil)
 	if err != nil {
