@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -182,6 +183,14 @@ func checkStateFileInChild(ctx context.Context, path string) error { return chec
 // hidden `admin check --this-process --file`); a child that crashes has
 // found damage too.
 func checkInChild(ctx context.Context, path string) error {
+	// A damaged file can also make the checker loop: give it time for the
+	// file's size at a slow 10 MiB/s, plus 10s, and call what is left damaged.
+	limit := 10 * time.Second
+	if fi, err := os.Stat(path); err == nil {
+		limit += time.Duration(fi.Size()/(10<<20)) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find this binary to run the state check: %w", err)
@@ -195,6 +204,9 @@ func checkInChild(ctx context.Context, path string) error {
 			return nil
 		}
 		return fmt.Errorf("%w: %s", storage.ErrCorrupt, findings[0].Reason)
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%w: %s: the consistency check did not finish within %s", storage.ErrCorrupt, path, limit)
 	}
 	if err != nil {
 		var stderr string
