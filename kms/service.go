@@ -149,10 +149,11 @@ func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
 	if s.admins[id] {
 		return Caller{Identity: id, Enclave: DefaultEnclave, ClusterAdmin: true, Admin: true}, nil
 	}
-	if _, err := ParseIdentity(string(id)); err != nil {
-		return Caller{}, ErrNotAllowed
-	}
+	// Only valid identities are cached: a hit needs no parsing.
 	e, err := s.cache.get(cacheKey{kind: kindCaller, name: string(id)}, func() (*cacheEntry, error) {
+		if _, err := ParseIdentity(string(id)); err != nil {
+			return nil, ErrNotAllowed
+		}
 		var idx indexRecord
 		ie, err := s.getEntry(ctx, indexBucket, string(id), &idx, ErrNotAllowed)
 		if err != nil {
