@@ -43,7 +43,7 @@ func (s *Service) enter(ctx context.Context, c Caller, enclave string) (*Policy,
 		return nil, false, ErrNotAllowed
 	}
 	errMissing := enclaveErr(c)
-	e, err := s.cache.get(cacheKey{kind: kindEnclave, enclave: enclave}, func() (*cacheEntry, error) {
+	e, err := s.cached(ctx, cacheKey{kind: kindEnclave, enclave: enclave}, func() (*cacheEntry, error) {
 		en, err := s.r.Get(ctx, enclavesBucket, enclave)
 		if errNotExist(err) {
 			return nil, errMissing
@@ -63,7 +63,7 @@ func (s *Service) enter(ctx context.Context, c Caller, enclave string) (*Policy,
 	if c.Policy == "" {
 		return nil, false, ErrNotAllowed
 	}
-	e, err = s.cache.get(cacheKey{kind: kindPolicy, enclave: enclave, name: c.Policy}, func() (*cacheEntry, error) {
+	e, err = s.cached(ctx, cacheKey{kind: kindPolicy, enclave: enclave, name: c.Policy}, func() (*cacheEntry, error) {
 		var rec policyRecord
 		pe, err := s.getEntry(ctx, policiesBucket(enclave), c.Policy, &rec, ErrNotAllowed)
 		if err != nil {

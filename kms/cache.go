@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,6 +309,18 @@ func (c *cache) stats() CacheStats {
 		Evictions:     c.evictions.Load(),
 		Invalidations: c.invalidations.Load(),
 	}
+}
+
+// cached looks k up in the cache (load on a miss), once the Reader says
+// the state may be served (ReadyChecker): an answer from memory is subject
+// to the same freshness rule as a read.
+func (s *Service) cached(ctx context.Context, k cacheKey, load func() (*cacheEntry, error)) (*cacheEntry, error) {
+	if s.cache != nil && s.ready != nil {
+		if err := s.ready(ctx); err != nil {
+			return nil, stateErr("reading state", err)
+		}
+	}
+	return s.cache.get(k, load)
 }
 
 // Invalidate tells the Service that the mutations changed were applied to

@@ -348,3 +348,51 @@ func TestCacheOff(t *testing.T) {
 		t.Errorf("Stats = %+v, want zero", st)
 	}
 }
+
+// downReader is a Reader whose state may not be served while down is set,
+// as a node cut off from its leader for longer than cluster.max_stale.
+type downReader struct {
+	kms.Reader
+	down atomic.Bool
+}
+
+func (r *downReader) Ready(ctx context.Context) error {
+	if r.down.Load() {
+		return fmt.Errorf("cut off: %w", kms.ErrUnavailable)
+	}
+	return nil
+}
+
+func (r *downReader) Get(ctx context.Context, bucket, name string) (kv.Entry, error) {
+	if err := r.Ready(ctx); err != nil {
+		return kv.Entry{}, err
+	}
+	return r.Reader.Get(ctx, bucket, name)
+}
+
+// TestCacheServesNothingWhenNotReady: a warm cache answers nothing while
+// the Reader says the state may not be served.
+func TestCacheServesNothingWhenNotReady(t *testing.T) {
+	e := MustEnv(t)
+	ctx := context.Background()
+	id := policyUser(t, e)
+	dr := &downReader{Reader: e.state}
+	svc := kms.New(dr, e.state, kms.Options{Admins: []kms.Identity{MustIdentity(t, "root")}, CacheMaxEntries: 100})
+	e.state.OnApply(svc.Invalidate)
+	t.Cleanup(svc.Close)
+	c := MustCaller(t, svc, id)
+	if _, err := svc.Encrypt(ctx, c, "e", "k", []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	dr.down.Store(true)
+	if _, err := svc.Caller(ctx, id); !errors.Is(err, kms.ErrNoLeader) {
+		t.Errorf("Caller while not ready: %v, want ErrNoLeader", err)
+	}
+	if _, err := svc.Encrypt(ctx, c, "e", "k", []byte("x"), nil); !errors.Is(err, kms.ErrNoLeader) {
+		t.Errorf("Encrypt while not ready: %v, want ErrNoLeader", err)
+	}
+	dr.down.Store(false)
+	if _, err := svc.Encrypt(ctx, c, "e", "k", []byte("x"), nil); err != nil {
+		t.Errorf("Encrypt when ready again: %v", err)
+	}
+}

@@ -115,7 +115,7 @@ func (s *Service) readRing(ctx context.Context, enclave, name string) (*keyRing,
 // ring returns the key ring as the cache holds it, with a reference the
 // caller releases. For a missing key it returns ErrKeyNotFound.
 func (s *Service) ring(ctx context.Context, enclave, name string) (*cacheEntry, error) {
-	return s.cache.get(cacheKey{kind: kindRing, enclave: enclave, name: name}, func() (*cacheEntry, error) {
+	return s.cached(ctx, cacheKey{kind: kindRing, enclave: enclave, name: name}, func() (*cacheEntry, error) {
 		e, err := s.r.Get(ctx, keysBucket(enclave), name)
 		if errNotExist(err) {
 			return nil, ErrKeyNotFound

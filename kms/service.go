@@ -53,7 +53,8 @@ type Service struct {
 	envelopeFormat int
 	// clusterID: see Options.ClusterID.
 	clusterID func() string
-	cache     *cache // nil: off
+	cache     *cache                      // nil: off
+	ready     func(context.Context) error // r's ReadyChecker, if it has one
 }
 
 // New returns a Service that reads the state from r and changes it through p.
@@ -69,6 +70,9 @@ func New(r Reader, p Proposer, opts Options) *Service {
 	}
 	for _, id := range opts.Admins {
 		s.admins[id] = true
+	}
+	if rc, ok := r.(ReadyChecker); ok {
+		s.ready = rc.Ready
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -150,7 +154,7 @@ func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
 		return Caller{Identity: id, Enclave: DefaultEnclave, ClusterAdmin: true, Admin: true}, nil
 	}
 	// Only valid identities are cached: a hit needs no parsing.
-	e, err := s.cache.get(cacheKey{kind: kindCaller, name: string(id)}, func() (*cacheEntry, error) {
+	e, err := s.cached(ctx, cacheKey{kind: kindCaller, name: string(id)}, func() (*cacheEntry, error) {
 		if _, err := ParseIdentity(string(id)); err != nil {
 			return nil, ErrNotAllowed
 		}
