@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // fsm applies committed raft entries to the state file, a batch at a time
@@ -26,6 +27,10 @@ type fsm struct {
 	logger *slog.Logger
 
 	applied *indexWatch
+
+	// onApply and onRestore: see Config.OnApply and Config.OnRestore.
+	onApply   func(index uint64, changed []kv.Mutation)
+	onRestore func(index uint64)
 
 	// stop is closed when the node shuts down, so that a halted FSM returns
 	// and raft can stop.
@@ -96,10 +101,19 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		results, err = f.store.ApplyBatch(ops)
 	}
 	f.setHalted(nil)
+	var changed []kv.Mutation
 	for i, r := range results {
 		if r != nil {
 			resp[at[i]] = r
+		} else if f.onApply != nil && ops[i].Change != nil {
+			changed = append(changed, ops[i].Change.Apply...)
 		}
+	}
+	// Before the proposers are answered (when this returns) and before
+	// the applied index moves (read-index waiters), so that nothing of
+	// this node serves what these changes replaced afterwards.
+	if len(changed) > 0 {
+		f.onApply(ops[len(ops)-1].Index, changed)
 	}
 	f.applied.set(ops[len(ops)-1].Index)
 	return resp
@@ -148,6 +162,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore FSM snapshot: %w", err)
 	}
 	index, _ := f.store.Applied()
+	if f.onRestore != nil {
+		f.onRestore(index)
+	}
 	f.applied.reset(index)
 	return nil
 }

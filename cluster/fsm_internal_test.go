@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -136,5 +137,73 @@ func TestFSMAppliesReports(t *testing.T) {
 	}
 	if index, _ := store.Applied(); index != 2 {
 		t.Errorf("Applied = %d, want 2", index)
+	}
+}
+
+// TestFSMOnApply: the FSM tells OnApply what the applied changes of a batch
+// mutated, at the batch's last index, before ApplyBatch returns (so before
+// any proposer is answered) and before the applied index moves; a change
+// whose precondition failed mutated nothing and is not reported.
+func TestFSMOnApply(t *testing.T) {
+	f, _, _ := newTestFSM(t)
+	type call struct {
+		index   uint64
+		changed []kv.Mutation
+		applied uint64 // the FSM's index when OnApply ran
+	}
+	var calls []call
+	f.onApply = func(index uint64, changed []kv.Mutation) {
+		applied, _ := f.applied.get()
+		calls = append(calls, call{index, changed, applied})
+	}
+	put := func(name string, require ...kv.Condition) []byte {
+		b, err := EncodeCommand(Command{Type: CommandChange, Change: kv.Change{
+			Require: require,
+			Apply:   []kv.Mutation{{Kind: kv.Put, Bucket: "b", Name: name, Value: []byte("v")}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	resp := f.ApplyBatch([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: put("one")},
+		{Index: 2, Term: 1, Type: raft.LogCommand, Data: put("two", kv.Condition{Kind: kv.MustExist, Bucket: "b", Name: "missing"})},
+		{Index: 3, Term: 1, Type: raft.LogConfiguration},
+	})
+	if resp[1] == nil {
+		t.Fatal("the change with a failed precondition was applied")
+	}
+	if len(calls) != 1 {
+		t.Fatalf("OnApply called %d times, want 1", len(calls))
+	}
+	c := calls[0]
+	if c.index != 3 || len(c.changed) != 1 || c.changed[0].Name != "one" || c.applied != 0 {
+		t.Errorf("OnApply(%d, %v) at applied index %d, want (3, [one]) at 0", c.index, c.changed, c.applied)
+	}
+
+	// A batch that changes nothing reports nothing.
+	f.ApplyBatch([]*raft.Log{{Index: 4, Term: 1, Type: raft.LogConfiguration}})
+	if len(calls) != 1 {
+		t.Errorf("OnApply called for a batch without changes")
+	}
+
+	// A restore reports the index the state is now at.
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := snap.(fsmSnapshot).snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	restored := uint64(0)
+	f.onRestore = func(index uint64) { restored = index }
+	if err := f.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if restored != 4 {
+		t.Errorf("OnRestore(%d), want 4", restored)
 	}
 }

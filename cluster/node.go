@@ -18,6 +18,7 @@ import (
 
 	"github.com/minkms/minkms/cluster/health"
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 )
 
 // Defaults for the zero values of Config.
@@ -150,6 +151,20 @@ type Config struct {
 	// inter-node handshakes (peernet's Network.Observations), which other
 	// nodes ask for to evaluate the cluster's health.
 	Observations func() []health.Observation
+
+	// OnApply, if set, is called by the FSM after each batch of raft
+	// entries is written to the state file, with the index of the last
+	// one and the mutations of the changes that were applied (not those
+	// whose preconditions failed), before any of their proposers is
+	// answered and before the applied index moves. It runs on raft's apply
+	// path and must be fast; it must not keep changed, whose values are
+	// sealed. kms.Service.Invalidate is one.
+	OnApply func(index uint64, changed []kv.Mutation)
+
+	// OnRestore, if set, is called after a snapshot replaced the state,
+	// with the index it is now at, before the FSM applies anything else
+	// (kms.Service.InvalidateAll).
+	OnRestore func(index uint64)
 }
 
 // Node is this node's member of the raft cluster.
@@ -248,7 +263,7 @@ func (n *Node) start() error {
 	cfg := n.cfg
 	dir := filepath.Join(cfg.DataDir, "raft")
 	applied, _ := cfg.Store.Applied()
-	n.fsm = &fsm{store: cfg.Store, logger: n.logger, applied: newIndexWatch(applied), stop: n.stopFn}
+	n.fsm = &fsm{store: cfg.Store, logger: n.logger, applied: newIndexWatch(applied), stop: n.stopFn, onApply: cfg.OnApply, onRestore: cfg.OnRestore}
 
 	// Every check reads only: a refused start leaves the directory as it
 	// was.

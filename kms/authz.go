@@ -42,25 +42,45 @@ func (s *Service) enter(ctx context.Context, c Caller, enclave string) (*Policy,
 	if c.Identity == "" || !c.ClusterAdmin && c.Enclave != enclave {
 		return nil, false, ErrNotAllowed
 	}
-	ok, err := s.exists(ctx, enclavesBucket, enclave)
+	errMissing := enclaveErr(c)
+	e, err := s.cached(ctx, cacheKey{kind: kindEnclave, enclave: enclave}, func() (*cacheEntry, error) {
+		en, err := s.r.Get(ctx, enclavesBucket, enclave)
+		if errNotExist(err) {
+			return nil, errMissing
+		}
+		if err != nil {
+			return nil, stateErr("reading "+enclavesBucket, err)
+		}
+		return newEntry(en.Index), nil
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	if !ok {
-		return nil, false, enclaveErr(c)
-	}
+	e.release()
 	if c.ClusterAdmin || c.Admin {
 		return nil, true, nil
 	}
 	if c.Policy == "" {
 		return nil, false, ErrNotAllowed
 	}
-	var rec policyRecord
-	if _, err := s.get(ctx, policiesBucket(enclave), c.Policy, &rec, ErrNotAllowed); err != nil {
-		// A user whose policy was deleted may do nothing.
+	e, err = s.cached(ctx, cacheKey{kind: kindPolicy, enclave: enclave, name: c.Policy}, func() (*cacheEntry, error) {
+		var rec policyRecord
+		pe, err := s.getEntry(ctx, policiesBucket(enclave), c.Policy, &rec, ErrNotAllowed)
+		if err != nil {
+			// A user whose policy was deleted may do nothing.
+			return nil, err
+		}
+		ce := newEntry(pe.Index)
+		ce.policy = &rec.Policy
+		return ce, nil
+	})
+	if err != nil {
 		return nil, false, err
 	}
-	return &rec.Policy, false, nil
+	// Policies hold no secret: the entry needs no release to be wiped,
+	// and the policy stays valid after it. Callers only read it.
+	e.release()
+	return e.policy, false, nil
 }
 
 // authorizeKey checks that c may do the key action a on the key name in

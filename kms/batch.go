@@ -61,8 +61,8 @@ func (s *Service) Batch(ctx context.Context, c Caller, enclave string, items []B
 }
 
 type ringOrErr struct {
-	ring *keyRing
-	err  error
+	entry *cacheEntry // released when the batch ends
+	err   error
 }
 
 // batch is the state of one Batch: what it read once.
@@ -78,7 +78,9 @@ type batch struct {
 
 func (b *batch) wipe() {
 	for _, r := range b.rings {
-		r.ring.wipe()
+		if r.entry != nil {
+			r.entry.release()
+		}
 	}
 }
 
@@ -96,13 +98,19 @@ func (b *batch) authorize(a Action, name string) error {
 	return nil
 }
 
-func (b *batch) ring(name string) (*keyRing, error) {
+func (b *batch) ring(name string) (*ringState, error) {
 	if r, ok := b.rings[name]; ok {
-		return r.ring, r.err
+		if r.err != nil {
+			return nil, r.err
+		}
+		return r.entry.ring, nil
 	}
-	ring, _, err := b.s.readRing(b.ctx, b.enclave, name)
-	b.rings[name] = ringOrErr{ring, err}
-	return ring, err
+	e, err := b.s.ring(b.ctx, b.enclave, name)
+	b.rings[name] = ringOrErr{e, err}
+	if err != nil {
+		return nil, err
+	}
+	return e.ring, nil
 }
 
 func (b *batch) do(it BatchItem) BatchResult {

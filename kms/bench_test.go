@@ -63,3 +63,48 @@ func BenchmarkService(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEncrypt is the target of the kms core: Encrypt of 32 bytes with
+// a warm cache, for a cluster admin and for a user limited by a policy (with
+// the Caller lookup of each request, as the server does it).
+//
+//	go test -run '^$' -bench Encrypt -benchmem ./kms/
+func BenchmarkEncrypt(b *testing.B) {
+	e := MustEnv(b)
+	ctx := context.Background()
+	e.MustEnclave(b, "e")
+	if _, err := e.svc.CreatePolicy(ctx, e.admin, "e", "p", kms.Policy{Allow: map[kms.Action][]string{kms.ActionKeyEncrypt: {"bench*"}}}, false); err != nil {
+		b.Fatal(err)
+	}
+	user := MustIdentity(b, "bench-user")
+	if _, err := e.svc.CreateIdentity(ctx, e.admin, "e", user, false, "p", ""); err != nil {
+		b.Fatal(err)
+	}
+	e.MustKey(b, kms.DefaultEnclave, "bench")
+	e.MustKey(b, "e", "bench")
+	plaintext := make([]byte, 32)
+	for _, format := range []int{1, 2} {
+		kms.SetEnvelopeFormat(e.svc, format)
+		b.Run(fmt.Sprintf("format%d/admin/32B", format), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.svc.Encrypt(ctx, e.admin, kms.DefaultEnclave, "bench", plaintext, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("format%d/user/32B", format), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := e.svc.Caller(ctx, user)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.svc.Encrypt(ctx, c, "e", "bench", plaintext, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	kms.SetEnvelopeFormat(e.svc, 0)
+}

@@ -35,7 +35,8 @@
 // that the ciphertext carries, and HMAC uses a subkey of its own. Material,
 // salts, nonces and timestamps are made here, before a change is proposed,
 // so the replicated state machine stays deterministic. Buffers of key
-// material that kms owns are zeroed when it is done with them.
+// material that kms owns are zeroed when it is done with them (for the
+// cache: when the entry is dropped, see below).
 //
 // # The state
 //
@@ -50,6 +51,38 @@
 // the same key, one wins and the other gets ErrKeyExists; rotations re-read
 // and retry when the ring moved under them. Values are plaintext JSON here;
 // the proposer seals them before they leave the node.
+//
+// # The cache, and what kms keeps in memory
+//
+// kms is no longer stateless: a Service made with Options.CacheMaxEntries
+// keeps what it read from the state in memory, decoded, so that the hot
+// path does not read, unseal and decode the state and derive subkeys on
+// every request (cache.go, ringstate.go). Per (enclave, key) it keeps the
+// decoded key ring — the raw 32-byte material of every version — and, made
+// on first use, the version's HKDF-Extract output (the PRK from which format
+// 2 derives each message's key), the format 1 AEAD and the HMAC subkey;
+// per identity the resolved Caller (enclave, admin, policy name); per
+// enclave that it exists; per (enclave, policy) the policy. At most
+// CacheMaxEntries entries of all kinds together (the server's
+// cache.max_keys, default DefaultCacheMaxEntries); when full an arbitrary
+// one is evicted. Nothing missing is cached.
+//
+// Raw material, PRKs and HMAC subkeys are zeroed when their entry is
+// evicted or invalidated and the last request using it is done, and at
+// Close. What Go's crypto packages derive from them cannot be zeroed: the
+// AES key schedules and GCM tables inside cipher.AEAD values, and the
+// HMAC-SHA256 inner and outer states (pooled per version) keyed by the PRK.
+// They stay in memory until the garbage collector reuses it.
+//
+// The cache is kept current by whoever applies changes to the state (the
+// raft FSM, through the server): it calls Invalidate with each applied
+// batch's mutations, and InvalidateAll after a snapshot restore, before the
+// change's proposer is answered. So a rotated or deleted key, a replaced or
+// deleted policy, a removed identity or a deleted enclave stops being
+// served on a node the moment that node applies the change; a request that
+// read the state before an invalidation cannot cache what it read after it
+// (entries carry the applied index they were read at). A cold entry is
+// fetched once for all the requests that want it at the same time.
 //
 // # Errors
 //

@@ -1,14 +1,12 @@
 package kms
 
 import (
-	"golang.org/x/crypto/chacha20poly1305"
-
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 )
 
 // A ciphertext of Encrypt is an envelope that says how to open it. Encrypt
@@ -186,15 +184,10 @@ func appendHeader(b []byte, format int, algID byte, version int) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(version))
 }
 
-// associatedData returns prefix || context.
-func associatedData(prefix, context []byte) []byte {
-	ad := make([]byte, 0, len(prefix)+len(context))
-	return append(append(ad, prefix...), context...)
-}
-
 // aeadKey derives the AEAD key of a message of format under material: the
 // version's subkey in format 1, the message's own key from salt in format 2.
-// The caller zeroes it.
+// The caller zeroes it. (The cached path, versionState.aead, computes the
+// same keys from a precomputed HKDF-Extract.)
 func aeadKey(format int, alg Algorithm, material, salt []byte) ([]byte, error) {
 	switch format {
 	case format1:
@@ -212,32 +205,14 @@ func aeadKey(format int, alg Algorithm, material, salt []byte) ([]byte, error) {
 // with salt (none in format 1). It zeroes its own copy of the derived key
 // before it returns; the copy inside the AEAD (the AES key schedule, the
 // ChaCha20-Poly1305 key) belongs to the cipher, which offers no way to zero
-// it, and is garbage once the message is sealed or opened.
+// it.
 func newAEAD(format int, alg Algorithm, material, salt []byte) (cipher.AEAD, error) {
 	key, err := aeadKey(format, alg, material, salt)
 	if err != nil {
 		return nil, fmt.Errorf("deriving the %s key: %w", alg, err)
 	}
 	defer clear(key)
-	switch alg {
-	case AES256:
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, fmt.Errorf("creating AES-256: %w", err)
-		}
-		gcm, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("creating AES-256-GCM: %w", err)
-		}
-		return gcm, nil
-	case ChaCha20:
-		c, err := chacha20poly1305.New(key)
-		if err != nil {
-			return nil, fmt.Errorf("creating ChaCha20-Poly1305: %w", err)
-		}
-		return c, nil
-	}
-	return nil, fmt.Errorf("unknown algorithm %q", alg)
+	return aeadOf(alg, key)
 }
 
 // randomLen returns how many random bytes seal takes for format: salt and
@@ -247,42 +222,48 @@ func randomLen(format int) int {
 	return sl + nonceSize
 }
 
-// seal encrypts plaintext under key version v in an envelope of format,
-// bound to context. random is the salt followed by the nonce
-// (randomLen(format) bytes), which the caller read from its random source.
-func seal(v keyVersion, format int, random, plaintext, context []byte) ([]byte, error) {
-	if len(random) != randomLen(format) {
-		return nil, fmt.Errorf("%d random bytes for format %d, want %d", len(random), format, randomLen(format))
+// seal encrypts plaintext under key version vs in an envelope of format,
+// bound to context, with salt and nonce read from random. The envelope and
+// the associated data share one allocation.
+func seal(vs *versionState, format int, random io.Reader, plaintext, context []byte) ([]byte, error) {
+	head := headerSize + randomLen(format) // header, salt and nonce
+	prefix := adPrefixLen(format)
+	n := head + len(plaintext) + tagSize
+	buf := make([]byte, n+prefix+len(context))
+	out, ad := buf[:n:n], buf[n:]
+	appendHeader(out[:0], format, algorithmIDs[vs.v.Algorithm], vs.v.Version)
+	if _, err := io.ReadFull(random, out[headerSize:head]); err != nil {
+		return nil, fmt.Errorf("creating salt and nonce: %w", err)
 	}
-	salt, nonce := random[:len(random)-nonceSize], random[len(random)-nonceSize:]
-	aead, err := newAEAD(format, v.Algorithm, v.Key, salt)
+	salt, nonce := out[headerSize:head-nonceSize], out[head-nonceSize:head]
+	aead, err := vs.aead(format, salt)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, adPrefixLen(format)+len(plaintext)+aead.Overhead())
-	out = appendHeader(out, format, algorithmIDs[v.Algorithm], v.Version)
-	out = append(out, salt...)
-	out = append(out, nonce...)
-	ad := associatedData(out[:adPrefixLen(format)], context)
-	return aead.Seal(out, nonce, plaintext, ad), nil
+	copy(ad, out[:prefix])
+	copy(ad[prefix:], context)
+	return aead.Seal(out[:head], nonce, plaintext, ad), nil
 }
 
 // open decrypts the envelope b, of either format, with the key ring. Every
 // failure is ErrDecrypt.
-func open(ring *keyRing, b, context []byte) ([]byte, error) {
+func open(ring *ringState, b, context []byte) ([]byte, error) {
 	c, err := ParseCiphertext(b)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
-	v, ok := ring.version(c.KeyVersion)
-	if !ok || v.Algorithm != c.Algorithm {
+	vs, ok := ring.version(c.KeyVersion)
+	if !ok || vs.v.Algorithm != c.Algorithm {
 		return nil, ErrDecrypt
 	}
-	aead, err := newAEAD(c.Format, v.Algorithm, v.Key, c.Salt)
+	aead, err := vs.aead(c.Format, c.Salt)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
-	plaintext, err := aead.Open(nil, c.Nonce, c.Sealed, associatedData(b[:adPrefixLen(c.Format)], context))
+	prefix := adPrefixLen(c.Format)
+	ad := make([]byte, 0, prefix+len(context))
+	ad = append(append(ad, b[:prefix]...), context...)
+	plaintext, err := aead.Open(nil, c.Nonce, c.Sealed, ad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}

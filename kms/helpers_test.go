@@ -78,11 +78,15 @@ func MustEnv(tb testing.TB, opts ...func(*kms.Options)) *env {
 		Admins:    []kms.Identity{MustIdentity(tb, "root")},
 		Now:       func() time.Time { return testNow },
 		ClusterID: func() string { return testClusterID },
+		// Every test runs with the cache, kept current as the FSM does.
+		CacheMaxEntries: kms.DefaultCacheMaxEntries,
 	}
 	for _, f := range opts {
 		f(&o)
 	}
 	svc := kms.New(st, st, o)
+	st.OnApply(svc.Invalidate)
+	tb.Cleanup(svc.Close)
 	if err := svc.Init(context.Background()); err != nil {
 		tb.Fatalf("Init: %v", err)
 	}

@@ -2,7 +2,6 @@ package kms
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
@@ -113,6 +112,28 @@ func (s *Service) readRing(ctx context.Context, enclave, name string) (*keyRing,
 	return ring, e.Revision, nil
 }
 
+// ring returns the key ring as the cache holds it, with a reference the
+// caller releases. For a missing key it returns ErrKeyNotFound.
+func (s *Service) ring(ctx context.Context, enclave, name string) (*cacheEntry, error) {
+	return s.cached(ctx, cacheKey{kind: kindRing, enclave: enclave, name: name}, func() (*cacheEntry, error) {
+		e, err := s.r.Get(ctx, keysBucket(enclave), name)
+		if errNotExist(err) {
+			return nil, ErrKeyNotFound
+		}
+		if err != nil {
+			return nil, stateErr("reading key", err)
+		}
+		ring, err := decodeKeyRing(e.Value)
+		clear(e.Value) // the key material, base64 in JSON
+		if err != nil {
+			return nil, stateErr("reading key", err)
+		}
+		ce := newEntry(e.Index)
+		ce.ring = newRingState(ring, e.Revision)
+		return ce, nil
+	})
+}
+
 // updateRing applies edit to the key ring and writes it back if the ring
 // is still at the revision it was read at. If not, it reads the ring again
 // and retries after a jittered backoff, for up to updateAttempts attempts
@@ -216,12 +237,12 @@ func (s *Service) DescribeKey(ctx context.Context, c Caller, enclave, name strin
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDescribe, name); err != nil {
 		return KeyInfo{}, err
 	}
-	ring, _, err := s.readRing(ctx, enclave, name)
+	e, err := s.ring(ctx, enclave, name)
 	if err != nil {
 		return KeyInfo{}, err
 	}
-	defer ring.wipe()
-	return ring.info(name), nil
+	defer e.release()
+	return e.ring.ring.info(name), nil
 }
 
 // ListKeys returns a page of the key names of enclave. A user sees only the
@@ -294,20 +315,16 @@ func (s *Service) encrypt(ctx context.Context, enclave, name string, plaintext, 
 	if len(plaintext) > MaxPlaintext {
 		return nil, Invalidf("plaintext too large: at most %d bytes", MaxPlaintext)
 	}
-	ring, _, err := s.readRing(ctx, enclave, name)
+	e, err := s.ring(ctx, enclave, name)
 	if err != nil {
 		return nil, err
 	}
-	defer ring.wipe()
+	defer e.release()
 	format := s.envelopeFormat
 	if format == 0 {
 		format = envelopeFormat
 	}
-	random := make([]byte, randomLen(format)) // salt and nonce
-	if _, err := io.ReadFull(s.rand, random); err != nil {
-		return nil, fmt.Errorf("creating salt and nonce: %w: %w", ErrInternal, err)
-	}
-	ct, err := seal(ring.newest(), format, random, plaintext, context)
+	ct, err := seal(e.ring.newest(), format, s.rand, plaintext, context)
 	if err != nil {
 		return nil, fmt.Errorf("encrypting: %w: %w", ErrInternal, err)
 	}
@@ -322,12 +339,12 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, enclave, name string, c
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyDecrypt, name); err != nil {
 		return nil, err
 	}
-	ring, _, err := s.readRing(ctx, enclave, name)
+	e, err := s.ring(ctx, enclave, name)
 	if err != nil {
 		return nil, err
 	}
-	defer ring.wipe()
-	return open(ring, ciphertext, context)
+	defer e.release()
+	return open(e.ring, ciphertext, context)
 }
 
 // GenerateKey returns a fresh data key of length bytes (0 means 32; 16 to
@@ -366,16 +383,15 @@ func (s *Service) HMAC(ctx context.Context, c Caller, enclave, name string, mess
 	if len(message) > maxCiphertextSize {
 		return nil, Invalidf("message too large: at most %d bytes", maxCiphertextSize)
 	}
-	ring, _, err := s.readRing(ctx, enclave, name)
+	e, err := s.ring(ctx, enclave, name)
 	if err != nil {
 		return nil, err
 	}
-	defer ring.wipe()
-	sub, err := hkdf.Key(sha256.New, ring.newest().Key, nil, hmacInfo, 32)
+	defer e.release()
+	sub, err := e.ring.newest().hmacSubkey()
 	if err != nil {
 		return nil, fmt.Errorf("deriving the HMAC subkey: %w: %w", ErrInternal, err)
 	}
-	defer clear(sub)
 	m := hmac.New(sha256.New, sub)
 	m.Write(message)
 	return m.Sum(nil), nil

@@ -2,11 +2,9 @@ package kms
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
-	"io"
 )
 
 // ActionKeyRewrap allows Rewrap: turning a ciphertext of a key into one of
@@ -25,17 +23,17 @@ func (s *Service) Rewrap(ctx context.Context, c Caller, enclave, name string, ci
 	if err := s.authorizeKey(ctx, c, enclave, ActionKeyRewrap, name); err != nil {
 		return nil, err
 	}
-	ring, _, err := s.readRing(ctx, enclave, name)
+	e, err := s.ring(ctx, enclave, name)
 	if err != nil {
 		return nil, err
 	}
-	defer ring.wipe()
-	return s.rewrapWith(ring, ciphertext, context)
+	defer e.release()
+	return s.rewrapWith(e.ring, ciphertext, context)
 }
 
 // rewrapWith opens ciphertext with ring and seals its plaintext again under
 // the ring's newest version.
-func (s *Service) rewrapWith(ring *keyRing, ciphertext, context []byte) ([]byte, error) {
+func (s *Service) rewrapWith(ring *ringState, ciphertext, context []byte) ([]byte, error) {
 	plaintext, err := open(ring, ciphertext, context)
 	if err != nil {
 		return nil, ErrDecrypt
@@ -45,7 +43,7 @@ func (s *Service) rewrapWith(ring *keyRing, ciphertext, context []byte) ([]byte,
 }
 
 // sealWith encrypts plaintext under the newest version of ring, as Encrypt.
-func (s *Service) sealWith(ring *keyRing, plaintext, context []byte) ([]byte, error) {
+func (s *Service) sealWith(ring *ringState, plaintext, context []byte) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, Invalidf("plaintext too large: at most %d bytes", MaxPlaintext)
 	}
@@ -53,11 +51,7 @@ func (s *Service) sealWith(ring *keyRing, plaintext, context []byte) ([]byte, er
 	if format == 0 {
 		format = envelopeFormat
 	}
-	random := make([]byte, randomLen(format)) // salt and nonce
-	if _, err := io.ReadFull(s.rand, random); err != nil {
-		return nil, fmt.Errorf("creating salt and nonce: %w: %w", ErrInternal, err)
-	}
-	ct, err := seal(ring.newest(), format, random, plaintext, context)
+	ct, err := seal(ring.newest(), format, s.rand, plaintext, context)
 	if err != nil {
 		return nil, fmt.Errorf("encrypting: %w: %w", ErrInternal, err)
 	}
@@ -66,15 +60,14 @@ func (s *Service) sealWith(ring *keyRing, plaintext, context []byte) ([]byte, er
 
 // hmacWith returns the HMAC of message under the newest version of ring,
 // as HMAC.
-func hmacWith(ring *keyRing, message []byte) ([]byte, error) {
+func hmacWith(ring *ringState, message []byte) ([]byte, error) {
 	if len(message) > maxCiphertextSize {
 		return nil, Invalidf("message too large: at most %d bytes", maxCiphertextSize)
 	}
-	sub, err := hkdf.Key(sha256.New, ring.newest().Key, nil, hmacInfo, 32)
+	sub, err := ring.newest().hmacSubkey()
 	if err != nil {
 		return nil, fmt.Errorf("deriving the HMAC subkey: %w: %w", ErrInternal, err)
 	}
-	defer clear(sub)
 	m := hmac.New(sha256.New, sub)
 	m.Write(message)
 	return m.Sum(nil), nil

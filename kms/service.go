@@ -27,11 +27,21 @@ type Options struct {
 	// ClusterID returns the id of the cluster, which identity proofs name;
 	// "" while it is not known, when every proof is refused. Nil: always "".
 	ClusterID func() string
+	// CacheMaxEntries bounds the cache of decoded key rings, identities,
+	// enclaves and policies (see cache.go); 0 turns the cache off. With a
+	// cache, whoever applies changes to the state must call Invalidate and
+	// InvalidateAll.
+	CacheMaxEntries int
 }
 
+// DefaultCacheMaxEntries is the cache size the server uses unless its
+// config says otherwise (cache.max_keys).
+const DefaultCacheMaxEntries = 10000
+
 // Service is the key-management domain: it authorises every operation,
-// builds the changes to the state and does the cryptography. It keeps no
-// state of its own, so every node runs one over its local replica.
+// builds the changes to the state and does the cryptography. Every node runs
+// one over its local replica. Its only state is a cache of what it read
+// from the replica, which the replica's applier keeps current (Invalidate).
 type Service struct {
 	r      Reader
 	p      Proposer
@@ -43,6 +53,8 @@ type Service struct {
 	envelopeFormat int
 	// clusterID: see Options.ClusterID.
 	clusterID func() string
+	cache     *cache                      // nil: off
+	ready     func(context.Context) error // r's ReadyChecker, if it has one
 }
 
 // New returns a Service that reads the state from r and changes it through p.
@@ -54,6 +66,7 @@ func New(r Reader, p Proposer, opts Options) *Service {
 		now:       opts.Now,
 		rand:      opts.Rand,
 		clusterID: opts.ClusterID,
+		cache:     newCache(opts.CacheMaxEntries),
 	}
 	for _, id := range opts.Admins {
 		// A KES hex identity names the same key as its "h1:" form.
@@ -61,6 +74,9 @@ func New(r Reader, p Proposer, opts Options) *Service {
 			id = canon
 		}
 		s.admins[id] = true
+	}
+	if rc, ok := r.(ReadyChecker); ok {
+		s.ready = rc.Ready
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -141,18 +157,30 @@ func (s *Service) Caller(ctx context.Context, id Identity) (Caller, error) {
 	if s.admins[id] {
 		return Caller{Identity: id, Enclave: DefaultEnclave, ClusterAdmin: true, Admin: true}, nil
 	}
-	if _, err := ParseIdentity(string(id)); err != nil {
-		return Caller{}, ErrNotAllowed
-	}
-	var idx indexRecord
-	if _, err := s.get(ctx, indexBucket, string(id), &idx, ErrNotAllowed); err != nil {
+	// Only valid identities are cached: a hit needs no parsing.
+	e, err := s.cached(ctx, cacheKey{kind: kindCaller, name: string(id)}, func() (*cacheEntry, error) {
+		if _, err := ParseIdentity(string(id)); err != nil {
+			return nil, ErrNotAllowed
+		}
+		var idx indexRecord
+		ie, err := s.getEntry(ctx, indexBucket, string(id), &idx, ErrNotAllowed)
+		if err != nil {
+			return nil, err
+		}
+		var rec identityRecord
+		re, err := s.getEntry(ctx, identitiesBucket(idx.Enclave), string(id), &rec, ErrNotAllowed)
+		if err != nil {
+			// A stale index entry (its enclave was deleted meanwhile)
+			// names no one.
+			return nil, err
+		}
+		ce := newEntry(min(ie.Index, re.Index))
+		ce.caller = Caller{Identity: id, Enclave: idx.Enclave, Admin: rec.Admin, Policy: rec.Policy}
+		return ce, nil
+	})
+	if err != nil {
 		return Caller{}, err
 	}
-	var rec identityRecord
-	if _, err := s.get(ctx, identitiesBucket(idx.Enclave), string(id), &rec, ErrNotAllowed); err != nil {
-		// A stale index entry (its enclave was deleted meanwhile) names
-		// no one.
-		return Caller{}, err
-	}
-	return Caller{Identity: id, Enclave: idx.Enclave, Admin: rec.Admin, Policy: rec.Policy}, nil
+	defer e.release()
+	return e.caller, nil
 }

@@ -33,6 +33,15 @@ type Reader interface {
 	List(ctx context.Context, bucket, prefix, after string, limit int) ([]string, error)
 }
 
+// ReadyChecker is an optional interface of a Reader: Ready returns nil
+// while the state may be served, and an error (wrapping ErrUnavailable if
+// no leader can be reached) while it must not, as the Reader's own Get and
+// List would. A Service with a cache asks it before every answer from the
+// cache, so that a node cut off from its cluster serves nothing it cached.
+type ReadyChecker interface {
+	Ready(ctx context.Context) error
+}
+
 // Proposer applies changes to the state.
 type Proposer interface {
 	// Propose applies c atomically once its preconditions hold and returns

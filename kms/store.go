@@ -64,17 +64,25 @@ func stateErr(op string, err error) error {
 // get reads bucket/name as JSON into v and returns its revision. For a
 // missing entry it returns notFound; other failures are mapped by stateErr.
 func (s *Service) get(ctx context.Context, bucket, name string, v any, notFound error) (uint64, error) {
+	e, err := s.getEntry(ctx, bucket, name, v, notFound)
+	return e.Revision, err
+}
+
+// getEntry is get that returns the entry's revision and applied index (its
+// Value is v's).
+func (s *Service) getEntry(ctx context.Context, bucket, name string, v any, notFound error) (kv.Entry, error) {
 	e, err := s.r.Get(ctx, bucket, name)
 	if errNotExist(err) {
-		return 0, notFound
+		return kv.Entry{}, notFound
 	}
 	if err != nil {
-		return 0, stateErr("reading "+bucket, err)
+		return kv.Entry{}, stateErr("reading "+bucket, err)
 	}
 	if err := json.Unmarshal(e.Value, v); err != nil {
-		return 0, stateErr("decoding "+bucket, err)
+		return kv.Entry{}, stateErr("decoding "+bucket, err)
 	}
-	return e.Revision, nil
+	e.Value = nil
+	return e, nil
 }
 
 // exists reports whether bucket/name exists.

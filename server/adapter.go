@@ -41,7 +41,10 @@ type stateReader struct {
 	node replica // nil: a plain local reader (tests)
 }
 
-var _ kms.Reader = stateReader{}
+var (
+	_ kms.Reader       = stateReader{}
+	_ kms.ReadyChecker = stateReader{}
+)
 
 // Get returns the entry; a missing one is an error wrapping kv.ErrNotExist.
 func (s stateReader) Get(ctx context.Context, bucket, name string) (kv.Entry, error) {
@@ -60,6 +63,10 @@ func (s stateReader) Get(ctx context.Context, bucket, name string) (kv.Entry, er
 	}
 	return e, nil
 }
+
+// Ready is kms.ReadyChecker: kms's cache serves nothing while the replica
+// may not be served.
+func (s stateReader) Ready(ctx context.Context) error { return s.ready(ctx) }
 
 func (s stateReader) ready(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

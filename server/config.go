@@ -69,6 +69,7 @@ type Config struct {
 	Log     LogConfig
 	Limits  LimitsConfig
 	Debug   DebugConfig
+	Cache   CacheConfig
 
 	// CheckStateFile, if set, checks the consistency of the state file at
 	// path; the node calls it at start when it did not stop cleanly the
@@ -177,6 +178,28 @@ type LogConfig struct {
 	AuditRequired bool
 }
 
+// CacheConfig sizes the in-memory cache of decoded key rings, identities,
+// enclaves and policies (kms.Options.CacheMaxEntries).
+type CacheConfig struct {
+	// MaxKeys bounds the cached entries of all kinds: 0 for
+	// kms.DefaultCacheMaxEntries, negative to turn the cache off (cache.max_keys: 0).
+	MaxKeys int
+}
+
+// maxCacheKeys bounds cache.max_keys.
+const maxCacheKeys = 10_000_000
+
+// cacheEntries returns the kms cache size of c.
+func (c CacheConfig) cacheEntries() int {
+	switch {
+	case c.MaxKeys == 0:
+		return kms.DefaultCacheMaxEntries
+	case c.MaxKeys < 0:
+		return 0
+	}
+	return c.MaxKeys
+}
+
 // LimitsConfig bounds the work of one request and the client API's
 // connections.
 type LimitsConfig struct {
@@ -277,6 +300,9 @@ type fileConfig struct {
 		AuditFile     string `yaml:"audit_file"`
 		AuditRequired bool   `yaml:"audit_required"`
 	} `yaml:"log"`
+	Cache struct {
+		MaxKeys *int64 `yaml:"max_keys"`
+	} `yaml:"cache"`
 	Limits struct {
 		RequestTimeout             string `yaml:"request_timeout"`
 		MaxConnections             *int64 `yaml:"max_connections"`
@@ -520,6 +546,13 @@ func (v *validator) config(fc *fileConfig) *Config {
 	v.cluster(fc, cfg)
 	v.log(fc, cfg)
 	v.limits(fc, cfg)
+	if n := fc.Cache.MaxKeys; n != nil {
+		if *n < 0 || *n > maxCacheKeys {
+			v.errorf([]any{"cache", "max_keys"}, "must be between 0 (no cache) and %d, not %d", maxCacheKeys, *n)
+		} else if cfg.Cache.MaxKeys = int(*n); *n == 0 {
+			cfg.Cache.MaxKeys = -1
+		}
+	}
 	return cfg
 }
 

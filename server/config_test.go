@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -615,5 +616,42 @@ func TestParseConfigDebug(t *testing.T) {
 	_, err = server.ParseConfig("minkms.yaml", []byte(goodConfig+"debug:\n  profile: true\n"))
 	if err == nil || !strings.Contains(err.Error(), `minkms.yaml:39: unknown setting "profile"`) {
 		t.Errorf("debug.profile: %v, want an unknown setting at minkms.yaml:39", err)
+	}
+}
+
+// TestParseConfigCache: cache.max_keys sizes kms's cache; 0 turns it off;
+// out-of-range values are refused with file and line.
+func TestParseConfigCache(t *testing.T) {
+	withCache := func(line string) []byte { return []byte(goodConfig + "cache:\n" + line + "\n") }
+	line := strings.Count(goodConfig, "\n") + 2
+	for _, tc := range []struct {
+		name, line string
+		want       int
+	}{
+		{"Absent", "", 0},
+		{"Set", "  max_keys: 500", 500},
+		{"ZeroIsOff", "  max_keys: 0", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := server.ParseConfig("minkms.yaml", withCache(tc.line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Cache.MaxKeys != tc.want {
+				t.Errorf("Cache.MaxKeys = %d, want %d", cfg.Cache.MaxKeys, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, line, want string }{
+		{"Negative", "  max_keys: -1", fmt.Sprintf("minkms.yaml:%d: cache.max_keys: must be between 0 (no cache) and 10000000, not -1", line)},
+		{"Huge", "  max_keys: 20000000", fmt.Sprintf("minkms.yaml:%d: cache.max_keys: must be between 0", line)},
+		{"Unknown", "  max_rings: 5", fmt.Sprintf("minkms.yaml:%d:", line)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.ParseConfig("minkms.yaml", withCache(tc.line))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseConfig = %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }

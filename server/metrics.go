@@ -8,6 +8,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/minkms/minkms/kms"
 )
 
 // httpMetrics counts the requests of the client API and their latencies by
@@ -70,4 +72,36 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		m.requests.WithLabelValues(route, method, code).Inc()
 		m.duration.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
 	})
+}
+
+// kmsCacheCollector serves the counters of kms's cache of decoded key
+// rings, identities, enclaves and policies (kms.Service.Stats).
+type kmsCacheCollector struct{ stats func() kms.CacheStats }
+
+var (
+	kmsCacheEntriesDesc = prometheus.NewDesc("minkms_kms_cache_entries",
+		"Entries in the cache of decoded key rings, identities, enclaves and policies.", nil, nil)
+	kmsCacheMaxDesc = prometheus.NewDesc("minkms_kms_cache_max_entries",
+		"The bound of the cache (cache.max_keys); 0 when it is off.", nil, nil)
+	kmsCacheLookupsDesc = prometheus.NewDesc("minkms_kms_cache_lookups_total",
+		`Cache lookups: result="hit" answered from memory, result="miss" read the state.`, []string{"result"}, nil)
+	kmsCacheDroppedDesc = prometheus.NewDesc("minkms_kms_cache_dropped_total",
+		`Entries dropped: reason="eviction" to make room, reason="invalidation" because the state changed.`, []string{"reason"}, nil)
+)
+
+func (c kmsCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- kmsCacheEntriesDesc
+	ch <- kmsCacheMaxDesc
+	ch <- kmsCacheLookupsDesc
+	ch <- kmsCacheDroppedDesc
+}
+
+func (c kmsCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(kmsCacheEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
+	ch <- prometheus.MustNewConstMetric(kmsCacheMaxDesc, prometheus.GaugeValue, float64(st.MaxEntries))
+	ch <- prometheus.MustNewConstMetric(kmsCacheLookupsDesc, prometheus.CounterValue, float64(st.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(kmsCacheLookupsDesc, prometheus.CounterValue, float64(st.Misses), "miss")
+	ch <- prometheus.MustNewConstMetric(kmsCacheDroppedDesc, prometheus.CounterValue, float64(st.Evictions), "eviction")
+	ch <- prometheus.MustNewConstMetric(kmsCacheDroppedDesc, prometheus.CounterValue, float64(st.Invalidations), "invalidation")
 }

@@ -63,8 +63,8 @@ func TestMonitoringDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster := metricNames(new(clusterCollector))
-	known := metricNames(new(clusterCollector), httpm.requests, httpm.duration)
+	cluster := metricNames(new(clusterCollector), kmsCacheCollector{})
+	known := metricNames(new(clusterCollector), kmsCacheCollector{}, httpm.requests, httpm.duration)
 	for name := range cluster {
 		if !strings.Contains(doc, "`"+name) {
 			t.Errorf("docs/monitoring.md does not list the metric %s", name)

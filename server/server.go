@@ -28,6 +28,7 @@ import (
 	"github.com/minkms/minkms/kms"
 	"github.com/minkms/minkms/server/journal"
 	"github.com/minkms/minkms/storage"
+	"github.com/minkms/minkms/storage/kv"
 	"github.com/minkms/minkms/tlsmgr"
 	"github.com/minkms/minkms/tlsmgr/tlsmetrics"
 )
@@ -66,15 +67,18 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 
-	db    *storage.DB
-	node  atomic.Pointer[cluster.Node]
-	peer  *peernet.Network
-	svc   *kms.Service
-	certs *tlsmgr.Manager
-	conns *connLimiter // the API's connection limits, below ln's TLS
-	watch *monitor     // evaluates the cluster's health periodically (monitor.go)
-	ln    net.Listener
-	http  *http.Server
+	db   *storage.DB
+	node atomic.Pointer[cluster.Node]
+	peer *peernet.Network
+	svc  *kms.Service
+	// cached is svc for the FSM's hooks, which run before svc is made
+	// (see openCluster).
+	cached atomic.Pointer[kms.Service]
+	certs  *tlsmgr.Manager
+	conns  *connLimiter // the API's connection limits, below ln's TLS
+	watch  *monitor     // evaluates the cluster's health periodically (monitor.go)
+	ln     net.Listener
+	http   *http.Server
 
 	rootKeyCheck []byte          // to be written to the data directory once raft accepted it
 	startCtx     context.Context // New's, for the steps of the start
@@ -349,6 +353,19 @@ func (s *Server) openCluster() error {
 		Report:        s.nodeReport,
 		ReportTrigger: rotations,
 		Observations:  func() []health.Observation { return s.peer.Observations(c.NodeID) },
+		// kms's cache is kept current by the FSM, before a change's
+		// proposer is answered (kms.Service.Invalidate). Entries applied
+		// before the service exists need nothing: its cache starts empty.
+		OnApply: func(index uint64, changed []kv.Mutation) {
+			if svc := s.cached.Load(); svc != nil {
+				svc.Invalidate(index, changed)
+			}
+		},
+		OnRestore: func(index uint64) {
+			if svc := s.cached.Load(); svc != nil {
+				svc.InvalidateAll(index)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("starting raft: %w", err)
@@ -363,7 +380,11 @@ func (s *Server) openCluster() error {
 			return err
 		}
 	}
-	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{Admins: s.cfg.Admins, ClusterID: node.ClusterID})
+	s.svc = kms.New(stateReader{db: s.db, node: node}, stateProposer{node}, kms.Options{
+		Admins: s.cfg.Admins, ClusterID: node.ClusterID,
+		CacheMaxEntries: s.cfg.Cache.cacheEntries(),
+	})
+	s.cached.Store(s.svc)
 	return s.openHandler()
 }
 
@@ -418,6 +439,9 @@ func (s *Server) openHandler() error {
 	}
 	// The cluster's health: the status route, and the periodic evaluation
 	// that logs the findings and updates the cluster metrics.
+	if err := registry.Register(kmsCacheCollector{s.svc.Stats}); err != nil {
+		return fmt.Errorf("registering cache metrics: %w", err)
+	}
 	clusterMetrics := new(clusterCollector)
 	if err := registry.Register(clusterMetrics); err != nil {
 		return fmt.Errorf("registering cluster metrics: %w", err)
@@ -586,6 +610,9 @@ func (s *Server) Close() error {
 			if err := node.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("closing raft: %w", err))
 			}
+		}
+		if svc := s.cached.Load(); svc != nil {
+			svc.Close() // zeroes the key material of its cache
 		}
 		if s.unsubscribeReport != nil {
 			s.unsubscribeReport()

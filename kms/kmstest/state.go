@@ -29,6 +29,7 @@ type State struct {
 	mu          sync.Mutex // serialises Propose, as the raft log does
 	index       uint64     // the index of the last change proposed
 	unavailable bool       // makes Propose fail as if there were no leader
+	onApply     []func(index uint64, changed []kv.Mutation)
 }
 
 var (
@@ -95,7 +96,24 @@ func (s *State) Propose(ctx context.Context, c kv.Change) error {
 		sealed.Apply[i].Value = v
 	}
 	s.index++
-	return s.db.Apply(s.index, sealed)
+	if err := s.db.Apply(s.index, sealed); err != nil {
+		return err
+	}
+	// As the raft FSM: tell the appliers' subscribers before the
+	// proposer learns that the change is applied.
+	for _, f := range s.onApply {
+		f(s.index, c.Apply)
+	}
+	return nil
+}
+
+// OnApply makes every following applied change call f, as the raft FSM
+// calls cluster.Config.OnApply, before Propose returns: pass a
+// kms.Service's Invalidate.
+func (s *State) OnApply(f func(index uint64, changed []kv.Mutation)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onApply = append(s.onApply, f)
 }
 
 // Len returns the number of entries in bucket.
