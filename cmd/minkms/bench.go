@@ -37,6 +37,45 @@ type benchOp struct {
 	do func(ctx context.Context, b *benchRun, w *benchWorker, seq uint64) error
 }
 
+// batchItem is the batch item of one op, for --batch.
+func (b *benchRun) batchItem(op string, w *benchWorker, seq uint64) (api.BatchItem, bool) {
+	i := b.keyIndex(w, seq)
+	switch op {
+	case "generate":
+		return api.BatchItem{Op: op, Name: b.keys[i], Length: b.size}, true
+	case "encrypt":
+		return api.BatchItem{Op: op, Name: b.keys[i], Plaintext: b.payload}, true
+	case "decrypt", "rewrap":
+		return api.BatchItem{Op: op, Name: b.keys[i], Ciphertext: b.ciphertexts[i]}, true
+	case "hmac":
+		return api.BatchItem{Op: op, Name: b.keys[i], Message: b.payload}, true
+	}
+	return api.BatchItem{}, false
+}
+
+// sendBatch sends one batch of n items of op from worker w; an item that
+// failed makes the request count as an error.
+func (b *benchRun) sendBatch(ctx context.Context, op string, w *benchWorker, seq uint64, n int) error {
+	items := make([]api.BatchItem, n)
+	for j := range items {
+		it, ok := b.batchItem(op, w, seq*uint64(n)+uint64(j))
+		if !ok {
+			return fmt.Errorf("%s cannot be batched", op)
+		}
+		items[j] = it
+	}
+	res, err := w.e.Batch(ctx, items)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // benchOps are the operations in the order the table lists them.
 var benchOps = []*benchOp{
 	{name: "generate", actions: []string{"key:generate"}, do: func(ctx context.Context, b *benchRun, w *benchWorker, seq uint64) error {
@@ -54,6 +93,11 @@ var benchOps = []*benchOp{
 	}},
 	{name: "hmac", actions: []string{"key:hmac"}, do: func(ctx context.Context, b *benchRun, w *benchWorker, seq uint64) error {
 		_, err := w.e.HMAC(ctx, b.key(w, seq), b.payload)
+		return err
+	}},
+	{name: "rewrap", actions: []string{"key:rewrap"}, setup: encryptPayload, do: func(ctx context.Context, b *benchRun, w *benchWorker, seq uint64) error {
+		i := b.keyIndex(w, seq)
+		_, err := w.e.Rewrap(ctx, b.keys[i], b.ciphertexts[i], nil)
 		return err
 	}},
 	{name: "create", actions: []string{"key:create"}, do: func(ctx context.Context, b *benchRun, w *benchWorker, seq uint64) error {
@@ -86,6 +130,7 @@ type benchOptions struct {
 	duration    time.Duration
 	requests    uint64
 	size        int
+	batch       int // items per request; 1: the single routes
 	keys        int
 	identity    string
 	warmup      time.Duration
@@ -141,6 +186,7 @@ type benchResult struct {
 	Op         string       `json:"op"`
 	Requests   uint64       `json:"requests"`
 	Errors     uint64       `json:"errors"`
+	BatchItems int          `json:"batch_items,omitempty"` // items per request with --batch; ops/s counts items
 	Seconds    float64      `json:"seconds"`
 	OpsPerSec  float64      `json:"ops_per_sec"`
 	LatencyMS  benchLatency `json:"latency_ms"`
@@ -209,6 +255,7 @@ and the 99th percentile so far.`,
 	f.Uint64VarP(&o.requests, "requests", "n", 0, "send this many requests per operation instead of running for --duration")
 	f.IntVar(&o.size, "size", 32, "payload size in bytes (generate: data key length)")
 	f.IntVar(&o.keys, "keys", 16, "number of keys the requests are spread over")
+	f.IntVar(&o.batch, "batch", 1, "items per request: with N > 1, generate, encrypt, decrypt, hmac and rewrap are sent as batches of N (POST /v1/enclaves/{enclave}/batch); ops/s then counts items")
 	f.StringVar(&o.identity, "identity", "admin", "who sends the requests: admin (the API key) or user (a new identity with a policy)")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "run each operation this long before measuring")
 	f.BoolVar(&o.http1, "http1", false, "send HTTP/1.1 requests rather than HTTP/2, the SDK's default")
@@ -262,6 +309,10 @@ func (o *benchOptions) check() error {
 		return errors.New("--size must be between 1 and 1048576 bytes")
 	case o.keys < 1:
 		return errors.New("--keys must be at least 1")
+	case o.batch < 1 || o.batch > api.MaxBatchItems:
+		return fmt.Errorf("--batch must be between 1 and %d", api.MaxBatchItems)
+	case o.batch > 1 && slices.Contains(o.ops, "create"):
+		return errors.New("--batch: create cannot be batched (batches hold generate, encrypt, decrypt, hmac and rewrap)")
 	case o.warmup < 0:
 		return errors.New("--warmup must not be negative")
 	case o.identity != "admin" && o.identity != "user":
@@ -465,12 +516,17 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 		errs += w.errs.Load()
 	}
 	r := benchResult{Op: op.name, Requests: h.count() + errs, Errors: errs, Seconds: elapsed.Seconds()}
+	items := uint64(max(b.opts.batch, 1)) // per request
+	if items > 1 {
+		r.Op = fmt.Sprintf("%s×%d", op.name, items)
+		r.BatchItems = int(items)
+	}
 	if len(b.opts.cpuPIDs) > 0 && cpuErr == nil && r.Requests > 0 {
 		r.ServerCPUSeconds = (cpu1 - cpu0).Seconds()
-		r.ServerCPUMicrosPerOp = float64(cpu1-cpu0) / 1e3 / float64(r.Requests)
+		r.ServerCPUMicrosPerOp = float64(cpu1-cpu0) / 1e3 / float64(r.Requests*items)
 	}
 	if elapsed > 0 {
-		r.OpsPerSec = float64(h.count()) / elapsed.Seconds()
+		r.OpsPerSec = float64(h.count()*items) / elapsed.Seconds() // items: a batch counts each
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	r.LatencyMS = benchLatency{P50: ms(h.quantile(0.5)), P90: ms(h.quantile(0.9)), P99: ms(h.quantile(0.99)),
@@ -499,7 +555,12 @@ func (b *benchRun) drive(ctx context.Context, op *benchOp, seq *atomic.Uint64, l
 					return
 				}
 				t0 := time.Now()
-				err := op.do(ctx, b, w, seq.Add(1))
+				var err error
+				if b.opts.batch > 1 {
+					err = b.sendBatch(ctx, op.name, w, seq.Add(1), b.opts.batch)
+				} else {
+					err = op.do(ctx, b, w, seq.Add(1))
+				}
 				d := time.Since(t0)
 				if firstErr == nil {
 					continue

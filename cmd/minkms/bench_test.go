@@ -66,7 +66,7 @@ func TestBenchSpreadsOverEndpoints(t *testing.T) {
 		t.Fatalf("report %+v", report)
 	}
 	for i, r := range report.Results {
-		if r.Op != benchOps[i].name || r.Requests != 300 || r.Errors != 0 || r.OpsPerSec <= 0 {
+		if r.Op != []string{"generate", "encrypt", "decrypt", "hmac", "create"}[i] || r.Requests != 300 || r.Errors != 0 || r.OpsPerSec <= 0 {
 			t.Errorf("result %d: %+v", i, r)
 		}
 		l := r.LatencyMS
@@ -113,6 +113,9 @@ func TestBenchFlags(t *testing.T) {
 		{"--size 0", "--size must be between"},
 		{"--keys 0", "--keys must be at least 1"},
 		{"--duration 0", "--duration must be positive"},
+		{"--batch 0", "--batch must be between 1 and 1000"},
+		{"--batch 1001", "--batch must be between 1 and 1000"},
+		{"--op create --batch 10", "create cannot be batched"},
 	} {
 		_, stderr, code := runCLI(t, "", append([]string{"bench"}, strings.Fields(tc.args)...)...)
 		if code != exitLocal || !strings.Contains(stderr, tc.want) {
