@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -32,26 +31,9 @@ func TestAuditFileRotationAndRequired(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "audit.log")
-	cfg, info, err := server.DevConfig("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(info.DataDir) })
-	cfg.Log.AuditFile, cfg.Log.AuditRequired = file, true
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := newNode(srv, cfg, info)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n.stop, n.done = cancel, make(chan error, 1)
-	go func() { n.done <- srv.Run(ctx) }()
-	t.Cleanup(n.Stop)
-	mustReady(t, srv)
+	n := mustStartLogNode(t, slog.LevelInfo, func(cfg *server.Config) {
+		cfg.Log.AuditFile, cfg.Log.AuditRequired = file, true
+	})
 	sighup := func() {
 		t.Helper()
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {

@@ -16,27 +16,7 @@ import (
 // until it is carried. The outcomes and reasons keep their words.
 func TestTLSWireTypes(t *testing.T) {
 	at := func(h int) time.Time { return time.Date(2026, 3, 4, h, 5, 6, 789, time.UTC) }
-	cert := tlsmgr.CertificateInfo{
-		Subject: "CN=n1.kms.example.net", SANs: []string{"n1.kms.example.net", "10.0.0.11"},
-		Issuer: "CN=minkms CA", Serial: "1a2b", Fingerprint: "00ff",
-		NotBefore: at(1), NotAfter: at(2),
-	}
-	status := tlsmgr.Status{
-		Pairs: []tlsmgr.PairStatus{{
-			Cert: "/etc/minkms/tls/public.crt", Key: "/etc/minkms/tls/private.key",
-			CertificateInfo: cert, EffectiveExpiry: at(3), KeyAlgorithm: "ECDSA P-256",
-			LastCheck: at(4), LastReload: at(5), LastRotation: at(6),
-			LastError: "key does not match", LastErrorReason: tlsmgr.ReasonKeyMismatch,
-			ConsecutiveFailures: 3, DiffersFromDisk: true,
-		}},
-		CA: tlsmgr.CAStatus{
-			Path: "/etc/minkms/ca", Certificates: []tlsmgr.CertificateInfo{cert},
-			LastCheck: at(7), LastReload: at(8),
-			LastError: "no certificate", LastErrorReason: tlsmgr.ReasonEmpty,
-			ConsecutiveFailures: 1, DiffersFromDisk: true,
-		},
-		LastCheck: at(9), EffectiveExpiry: at(10),
-	}
+	status := fullTLSStatus(789)
 	reload := tlsmgr.ReloadResult{
 		Time: at(11),
 		Pairs: []tlsmgr.PairResult{{
@@ -84,5 +64,32 @@ func mustSetEveryField(t *testing.T, v reflect.Value, path string) {
 		for i := range v.Len() {
 			mustSetEveryField(t, v.Index(i), path+"[]")
 		}
+	}
+}
+
+// fullTLSStatus is a tlsmgr.Status with every field set, its times at nsec
+// nanoseconds past the second.
+func fullTLSStatus(nsec int) tlsmgr.Status {
+	at := func(h int) time.Time { return time.Date(2026, 3, 4, h, 5, 6, nsec, time.UTC) }
+	cert := tlsmgr.CertificateInfo{
+		Subject: "CN=n1.kms.example.net", SANs: []string{"n1.kms.example.net", "10.0.0.11"},
+		Issuer: "CN=minkms CA", Serial: "1a2b", Fingerprint: "00ff",
+		NotBefore: at(1), NotAfter: at(2),
+	}
+	return tlsmgr.Status{
+		Pairs: []tlsmgr.PairStatus{{
+			Cert: "/etc/minkms/tls/public.crt", Key: "/etc/minkms/tls/private.key",
+			CertificateInfo: cert, EffectiveExpiry: at(3), KeyAlgorithm: "ECDSA P-256",
+			LastCheck: at(4), LastReload: at(5), LastRotation: at(6),
+			LastError: "key does not match", LastErrorReason: tlsmgr.ReasonKeyMismatch,
+			ConsecutiveFailures: 3, DiffersFromDisk: true,
+		}},
+		CA: tlsmgr.CAStatus{
+			Path: "/etc/minkms/ca", Certificates: []tlsmgr.CertificateInfo{cert},
+			LastCheck: at(7), LastReload: at(8),
+			LastError: "no certificate", LastErrorReason: tlsmgr.ReasonEmpty,
+			ConsecutiveFailures: 1, DiffersFromDisk: true,
+		},
+		LastCheck: at(9), EffectiveExpiry: at(10),
 	}
 }

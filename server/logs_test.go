@@ -29,7 +29,7 @@ type logNode struct {
 	auditFile string
 }
 
-func mustStartLogNode(t *testing.T, level slog.Level) *logNode {
+func mustStartLogNode(t *testing.T, level slog.Level, mods ...func(*server.Config)) *logNode {
 	t.Helper()
 	cfg, info, err := server.DevConfig("127.0.0.1:0")
 	if err != nil {
@@ -38,6 +38,9 @@ func mustStartLogNode(t *testing.T, level slog.Level) *logNode {
 	t.Cleanup(func() { os.RemoveAll(info.DataDir) })
 	cfg.Log.Level, cfg.Log.Format = level, "json"
 	cfg.Log.AuditFile = filepath.Join(t.TempDir(), "audit.log")
+	for _, mod := range mods {
+		mod(cfg)
+	}
 	stderr := &syncBuffer{}
 	logger := server.NewLogger(stderr, cfg.Log)
 	srv, err := server.New(context.Background(), cfg, logger)
