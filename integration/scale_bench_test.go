@@ -92,10 +92,13 @@ func BenchmarkHundredThousandKeys(b *testing.B) {
 		r()
 	}
 
-	// Use every key once (a data key from each, in batches of 1,000), so
-	// that the key cache is as full as cache.max_keys lets it be.
-	scaleTouch(b, c, keys)
+	// Use every key once (a data key from each), so that the key cache is
+	// as full as cache.max_keys lets it be: one request per key, then
+	// again in batches of 1,000 (64 batches in flight at once).
+	scaleTouch(b, c, keys, 1)
 	scaleMemory(b, c, n, "used")()
+	scaleTouch(b, c, keys, 1000)
+	scaleMemory(b, c, n, "used-batched")()
 
 	for _, how := range []string{"sigterm", "sigkill"} {
 		if how == "sigterm" {
@@ -120,10 +123,9 @@ func BenchmarkHundredThousandKeys(b *testing.B) {
 }
 
 // scaleTouch asks for a data key from each of the keys k-0000001 to
-// k-<keys>, in batches of 1,000 over 64 clients.
-func scaleTouch(b *testing.B, c *Cluster, keys int) {
+// k-<keys> over 64 clients: one request per key (size 1), or in batches.
+func scaleTouch(b *testing.B, c *Cluster, keys int, size int64) {
 	b.Helper()
-	const size = 1000
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -133,6 +135,12 @@ func scaleTouch(b *testing.B, c *Cluster, keys int) {
 		client := c.Client()
 		wg.Go(func() {
 			for u := next.Add(1) - 1; u*size < int64(keys); u = next.Add(1) - 1 {
+				if size == 1 {
+					if _, err := client.GenerateKey(ctx, fmt.Sprintf("k-%07d", u+1), nil); err != nil && failed.Add(1) == 1 {
+						b.Error(err)
+					}
+					continue
+				}
 				var items []api.BatchItem
 				for k := u*size + 1; k <= min((u+1)*size, int64(keys)); k++ {
 					items = append(items, api.BatchItem{Op: api.BatchGenerate, Name: fmt.Sprintf("k-%07d", k)})
@@ -151,9 +159,9 @@ func scaleTouch(b *testing.B, c *Cluster, keys int) {
 	}
 	wg.Wait()
 	if failed.Load() > 0 {
-		b.Fatalf("%d batches failed", failed.Load())
+		b.Fatalf("%d requests failed", failed.Load())
 	}
-	b.Logf("a data key from each of %d keys in %v", keys, time.Since(start).Round(time.Millisecond))
+	b.Logf("a data key from each of %d keys (batches of %d) in %v", keys, size, time.Since(start).Round(time.Millisecond))
 }
 
 // scaleMemory reports n's resident memory (VmRSS) and its peak so far
