@@ -106,10 +106,19 @@ func BenchmarkHundredThousandKeys(b *testing.B) {
 		} else {
 			c.Kill(1)
 		}
+		offset := n.Log.Len()
 		start = time.Now()
 		c.StartNode(n)
 		c.WaitNodeReady(n, 5*time.Minute)
 		elapsed := time.Since(start)
+		// After a SIGKILL the time includes the check of the state file
+		// that a node runs after an unclean stop.
+		line := LogLine(n.Log.Since(offset), "state file is intact")
+		if checked := line != ""; checked != (how == "sigkill") {
+			b.Errorf("after %s the node checked its state file: %v", how, checked)
+		} else if checked {
+			b.Logf("after %s: %s", how, line)
+		}
 		b.ReportMetric(elapsed.Seconds(), "s/restart-"+how)
 		b.Logf("restart after %s: ready in %v", how, elapsed.Round(time.Millisecond))
 		scaleMemory(b, c, n, "restart-"+how)()
