@@ -111,6 +111,12 @@ type NodeConfig struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+	Debug struct {
+		PProf bool `yaml:"pprof,omitempty"`
+	} `yaml:"debug,omitempty"`
+	Cache struct {
+		MaxKeys int `yaml:"max_keys,omitempty"` // 0: the node's default
+	} `yaml:"cache,omitempty"`
 }
 
 // CertPair is one entry of tls.certs.
@@ -458,6 +464,16 @@ func (n *ClusterNode) Running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.cmd != nil && !isDone(n.done)
+}
+
+// PID returns the process id of n's current run, 0 if it is not running.
+func (n *ClusterNode) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || isDone(n.done) {
+		return 0
+	}
+	return n.cmd.Process.Pid
 }
 
 // exited returns the done channel of the current run.

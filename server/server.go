@@ -625,7 +625,8 @@ func (s *Server) Close() error {
 		if s.db != nil {
 			if err := s.db.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("closing the state: %w", err))
-			} else if len(errs) == 0 && s.node.Load() != nil {
+			} else if errors.Join(errs...) == nil && s.node.Load() != nil {
+				// (errs holds the nils of the closes that went well.)
 				// A clean stop: the next start need not check the state.
 				os.Remove(filepath.Join(s.cfg.DataDir, uncleanMarker))
 			}
