@@ -88,7 +88,7 @@ func withRequestInfo(next http.Handler) http.Handler {
 		var b [8]byte
 		rand.Read(b[:])
 		ri := &requestInfo{id: hex.EncodeToString(b[:])}
-		w.Header().Set("X-Request-Id", ri.id)
+		w.Header()["X-Request-Id"] = []string{ri.id} // canonical already
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
 	})
 }
