@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minkms/minkms/kms"
 )
 
 // The API listener's connection limits (limits.max_connections,
@@ -277,6 +280,30 @@ func markAuthenticated(ctx context.Context) {
 	}
 }
 
+// connIdentity is the identity of a connection's client certificate.
+type connIdentity struct {
+	cert *x509.Certificate
+	id   kms.Identity
+}
+
+// identityOf returns kms.IdentityOf(cert) for the client certificate of
+// the request in ctx, hashed once per connection: a connection's peer
+// certificate never changes (TLS 1.3 has no renegotiation, and Go's server
+// refuses it in TLS 1.2), so its identity is kept with the connection and
+// reused while the request presents the very same certificate.
+func identityOf(ctx context.Context, cert *x509.Certificate) kms.Identity {
+	tc, ok := ctx.Value(trackedConnKey{}).(*trackedConn)
+	if !ok {
+		return kms.IdentityOf(cert)
+	}
+	if ci := tc.identity.Load(); ci != nil && ci.cert == cert {
+		return ci.id
+	}
+	id := kms.IdentityOf(cert)
+	tc.identity.Store(&connIdentity{cert: cert, id: id})
+	return id
+}
+
 // trackedOf returns the trackedConn under c (a *tls.Conn or the
 // trackedConn itself), or nil.
 func trackedOf(c net.Conn) *trackedConn {
@@ -299,6 +326,7 @@ type trackedConn struct {
 	limiter       *connLimiter
 	ip            string
 	authenticated atomic.Bool
+	identity      atomic.Pointer[connIdentity] // identityOf's cache
 	closeOnce     sync.Once
 
 	mu    sync.Mutex

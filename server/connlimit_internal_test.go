@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minkms/minkms/kms"
 )
 
 // limitedServer serves a handler over a connLimiter as the node does: the
@@ -344,5 +347,32 @@ func TestAPIConnLimits(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN msg=\"limits.max_connections leaves fewer file descriptors") {
 		t.Errorf("no warning about a cap of the whole open-file limit:\n%s", logs.String())
+	}
+}
+
+// TestIdentityOfCachedPerConnection: the identity of a connection's client
+// certificate is hashed once and reused for the same certificate, a
+// different certificate on the connection gets its own identity, and
+// without a tracked connection it is computed every time.
+func TestIdentityOfCachedPerConnection(t *testing.T) {
+	a := &x509.Certificate{RawSubjectPublicKeyInfo: []byte("key a")}
+	b := &x509.Certificate{RawSubjectPublicKeyInfo: []byte("key b")}
+	tc := &trackedConn{}
+	ctx := context.WithValue(context.Background(), trackedConnKey{}, tc)
+	if got := identityOf(ctx, a); got != kms.IdentityOf(a) {
+		t.Fatalf("identityOf = %s, want %s", got, kms.IdentityOf(a))
+	}
+	if ci := tc.identity.Load(); ci == nil || ci.cert != a || ci.id != kms.IdentityOf(a) {
+		t.Fatalf("the connection keeps %+v", ci)
+	}
+	tc.identity.Store(&connIdentity{cert: a, id: "h1:cached"})
+	if got := identityOf(ctx, a); got != "h1:cached" {
+		t.Fatalf("identityOf the same certificate = %s, want the cached identity", got)
+	}
+	if got := identityOf(ctx, b); got != kms.IdentityOf(b) {
+		t.Fatalf("identityOf another certificate = %s, want %s", got, kms.IdentityOf(b))
+	}
+	if got := identityOf(context.Background(), a); got != kms.IdentityOf(a) {
+		t.Fatalf("identityOf without a connection = %s, want %s", got, kms.IdentityOf(a))
 	}
 }

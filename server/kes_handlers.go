@@ -104,7 +104,7 @@ func (h *handler) generate(w http.ResponseWriter, r *http.Request, enclave strin
 		return err
 	}
 	defer clear(plaintext)
-	writeJSON(w, http.StatusOK, api.GenerateKeyResponse{Plaintext: plaintext, Ciphertext: ciphertext})
+	writeBytesJSON(w, generateKeyFields, plaintext, ciphertext) // api.GenerateKeyResponse
 	return nil
 }
 
@@ -118,7 +118,7 @@ func (h *handler) encryptIn(w http.ResponseWriter, r *http.Request, enclave stri
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.EncryptKeyResponse{Ciphertext: ciphertext})
+	writeBytesJSON(w, ciphertextField, ciphertext) // api.EncryptKeyResponse
 	return nil
 }
 
@@ -132,7 +132,7 @@ func (h *handler) decryptIn(w http.ResponseWriter, r *http.Request, enclave stri
 		return err
 	}
 	defer clear(plaintext)
-	writeJSON(w, http.StatusOK, api.DecryptKeyResponse{Plaintext: plaintext})
+	writeBytesJSON(w, plaintextField, plaintext) // api.DecryptKeyResponse
 	return nil
 }
 

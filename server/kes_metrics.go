@@ -49,17 +49,19 @@ func newKESHTTPMetrics() *kesHTTPMetrics {
 }
 
 // observe counts one answered request.
-func (m *kesHTTPMetrics) observe(status int, d time.Duration) {
+// counter returns the KES request counter of status, nil for a status
+// outside 2xx, 4xx and 5xx.
+func (m *kesHTTPMetrics) counter(status int) prometheus.Counter {
 	code := strconv.Itoa(status)
 	switch {
 	case status >= 200 && status < 300:
-		m.success.WithLabelValues(code).Inc()
+		return m.success.WithLabelValues(code)
 	case status >= 400 && status < 500:
-		m.errors.WithLabelValues(code).Inc()
+		return m.errors.WithLabelValues(code)
 	case status >= 500 && status < 600:
-		m.failure.WithLabelValues(code).Inc()
+		return m.failure.WithLabelValues(code)
 	}
-	m.latency.Observe(d.Seconds())
+	return nil
 }
 
 // kesNodeMetrics are the rest of KES's families, read when scraped: the

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -18,6 +19,40 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	kes      *kesHTTPMetrics // KES's request metrics, for /v1/metrics
+
+	// series caches the metrics of each (route, method, status) seen, so
+	// that a request costs one map lookup rather than three label-value
+	// hashes and lookups in the vectors. The keys are bounded: route
+	// patterns, five methods and "other", the status codes the node writes.
+	series sync.Map // seriesKey -> *httpSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// httpSeries are the metrics one request updates besides the gauge and the
+// histogram without labels.
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	kes      prometheus.Counter // nil: a status outside KES's three counters
+}
+
+func (m *httpMetrics) seriesOf(route, method string, status int) *httpSeries {
+	k := seriesKey{route, method, status}
+	if s, ok := m.series.Load(k); ok {
+		return s.(*httpSeries)
+	}
+	code := strconv.Itoa(status)
+	s := &httpSeries{
+		requests: m.requests.WithLabelValues(route, method, code),
+		duration: m.duration.WithLabelValues(route, method, code),
+		kes:      m.kes.counter(status),
+	}
+	v, _ := m.series.LoadOrStore(k, s)
+	return v.(*httpSeries)
 }
 
 // newRegistry returns the server's own metrics registry, with the Go
@@ -55,7 +90,7 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		defer m.kes.active.Dec()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		m.kes.observe(sw.Status(), time.Since(start))
+		took := time.Since(start)
 		route := "unmatched"
 		if rctx := chi.RouteContext(r.Context()); rctx != nil {
 			if p := rctx.RoutePattern(); p != "" {
@@ -68,9 +103,13 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		default:
 			method = "other" // bounded label values whatever clients send
 		}
-		code := strconv.Itoa(sw.Status())
-		m.requests.WithLabelValues(route, method, code).Inc()
-		m.duration.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
+		s := m.seriesOf(route, method, sw.Status())
+		if s.kes != nil {
+			s.kes.Inc()
+		}
+		m.kes.latency.Observe(took.Seconds())
+		s.requests.Inc()
+		s.duration.Observe(took.Seconds())
 	})
 }
 

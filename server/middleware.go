@@ -88,7 +88,7 @@ func withRequestInfo(next http.Handler) http.Handler {
 		var b [8]byte
 		rand.Read(b[:])
 		ri := &requestInfo{id: hex.EncodeToString(b[:])}
-		w.Header().Set("X-Request-Id", ri.id)
+		w.Header()["X-Request-Id"] = []string{ri.id} // canonical already
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
 	})
 }
@@ -227,7 +227,7 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ri := info(r.Context())
-		ri.identity = kms.IdentityOf(r.TLS.PeerCertificates[0])
+		ri.identity = identityOf(r.Context(), r.TLS.PeerCertificates[0]) // connlimit.go
 		caller, err := h.svc.Caller(r.Context(), ri.identity)
 		if err != nil {
 			// auditRequests logs the denial, rate-limited: anyone can

@@ -2,12 +2,14 @@ package server
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -127,7 +129,7 @@ func listOptions(r *http.Request, prefix string) (kms.ListOptions, error) {
 // may send more. A body that
 // is too large is errBodyTooLarge; anything malformed an Invalid error.
 func decodeJSON(r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -142,8 +144,20 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 		}
 		return kms.Invalidf("missing request body: want a JSON object")
 	}
+	native := isNative(r.Context())
+	if !native {
+		// A KES route's body: json.Unmarshal accepts exactly the bodies
+		// the Decoder and the check for trailing data below do, without
+		// the Decoder's copy of the body. An error is described by
+		// decoding again below, after zeroing what the first pass decoded
+		// (the second allocates new byte slices).
+		if json.Unmarshal(body, v) == nil {
+			return nil
+		}
+		clearByteFields(v)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if isNative(r.Context()) {
+	if native {
 		if err := strictJSON(body, v); err != nil {
 			return err
 		}
@@ -156,6 +170,20 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 		return kms.Invalidf("malformed request body: unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// clearByteFields zeroes the []byte fields of the struct v points to.
+func clearByteFields(v any) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return
+	}
+	rv = rv.Elem()
+	for i := range rv.NumField() {
+		if f := rv.Field(i); f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Uint8 && f.CanInterface() {
+			clear(f.Bytes())
+		}
+	}
 }
 
 // jsonProblem describes a decoding error without echoing the input.
@@ -197,6 +225,48 @@ func jsonType(goType string) string {
 	return "a " + goType
 }
 
+// readBody reads the whole request body, into a buffer of the announced
+// Content-Length when there is one (limitBody has bounded it), so that a
+// small body is one allocation rather than io.ReadAll's growing buffers.
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > MaxRequestBody {
+		return io.ReadAll(r.Body)
+	}
+	body := make([]byte, n, n+1)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		clear(body)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // announced, never sent
+		}
+		return nil, err
+	}
+	// Read on to the end as io.ReadAll would: net/http stops a body at its
+	// Content-Length, so this is EOF, but a reader that did not would
+	// otherwise leave data unread.
+	var one [1]byte
+	if m, err := r.Body.Read(one[:]); m > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		clear(body)
+		if err == nil {
+			err = errors.New("request body longer than its Content-Length")
+		}
+		return nil, err
+	}
+	return body, nil
+}
+
+// The JSON content type, shared by every answer: net/http only reads a
+// header's values.
+var contentTypeJSON = []string{"application/json"}
+
+// setJSONHeaders sets the headers of a JSON answer of n bytes, by their
+// canonical names (no Header.Set canonicalisation per request).
+func setJSONHeaders(w http.ResponseWriter, n int) {
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(n)}
+}
+
 // writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
@@ -204,8 +274,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte(`{"message":"internal error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	setJSONHeaders(w, len(body)+1)
 	w.WriteHeader(status)
 	// Two writes, not append(body, '\n'): an append may copy the answer,
 	// which holds plaintexts and data keys, to a buffer nobody clears.
@@ -213,3 +282,47 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write([]byte{'\n'})
 	clear(body)
 }
+
+// writeBytesJSON answers, with 200, the JSON object of the byte fields
+// names[i]: values[i] exactly as encoding/json writes a struct of []byte
+// fields (standard base64, null for nil), without its reflection: the
+// answers of generate, encrypt and decrypt. The names need no escaping.
+func writeBytesJSON(w http.ResponseWriter, names []string, values ...[]byte) {
+	n := 2 + 1 // {} and the newline
+	for i, v := range values {
+		n += len(names[i]) + 3 + 1 // "name": and a comma
+		if v == nil {
+			n += 4
+		} else {
+			n += base64.StdEncoding.EncodedLen(len(v)) + 2
+		}
+	}
+	body := make([]byte, 0, n)
+	body = append(body, '{')
+	for i, v := range values {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, '"')
+		body = append(body, names[i]...)
+		body = append(body, '"', ':')
+		if v == nil {
+			body = append(body, "null"...)
+			continue
+		}
+		body = append(body, '"')
+		body = base64.StdEncoding.AppendEncode(body, v)
+		body = append(body, '"')
+	}
+	body = append(body, '}', '\n')
+	setJSONHeaders(w, len(body))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	clear(body) // plaintexts and data keys
+}
+
+var (
+	generateKeyFields = []string{"plaintext", "ciphertext"}
+	ciphertextField   = []string{"ciphertext"}
+	plaintextField    = []string{"plaintext"}
+)
