@@ -230,96 +230,61 @@ func MustAPIKey(tb testing.TB) *api.APIKey {
 	return k
 }
 
-// TestLostStateFile removes a stopped node's state file: started with the
-// wrong root key, the node still refuses (and seals nothing under it);
-// started with the right one, it rebuilds the state from the raft log.
+// TestLostStateFile removes a stopped node's state file, and then also the
+// root key's check file, when nothing on disk but the raft log tells the
+// key. Started with the wrong root key, the node refuses, saying so, and
+// writes nothing (it seals nothing under that key); started with the right
+// one, it rebuilds the state from the raft log.
 func TestLostStateFile(t *testing.T) {
-	n := MustStartNode(t, NodeOptions{})
-	ctx := ctxT(t)
-	c := n.Client(n.AdminKey)
-	if err := c.CreateKey(ctx, "survivor"); err != nil {
-		t.Fatal(err)
-	}
-	ct, err := c.Encrypt(ctx, "survivor", []byte("rebuilt"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Stop()
-	state := filepath.Join(n.DataDir, "state.db")
-	if err := os.Remove(state); err != nil {
-		t.Fatal(err)
-	}
-
-	rightKey := n.RootKey
-	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(MustNewNode(t, NodeOptions{}).RootKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.Start()
-	if exited, err := n.Exited(30 * time.Second); !exited || err == nil {
-		t.Fatalf("node without its state file started with the wrong root key (exited %v, %v)", exited, err)
-	}
-	if !strings.Contains(n.Log.String(), "root key does not open the state") {
-		t.Fatalf("log does not say the root key is wrong:\n%s", n.Log.String())
-	}
-	if _, err := os.Stat(state); !os.IsNotExist(err) {
-		t.Fatalf("the refused start created a state file (%v)", err)
-	}
-
-	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(rightKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.MustStart()
-	got, err := n.Client(n.AdminKey).Decrypt(ctx, "survivor", ct, nil)
-	if err != nil || string(got) != "rebuilt" {
-		t.Fatalf("decrypt after rebuilding the state from raft = %q, %v", got, err)
-	}
-}
-
-// TestLostStateAndCheckFile removes both the state file and the root key's
-// check file of a stopped node: nothing on disk but the raft log tells the
-// key then. Started with the wrong root key, the node refuses with "wrong
-// root key" before it writes anything; with the right one it rebuilds.
-func TestLostStateAndCheckFile(t *testing.T) {
-	n := MustStartNode(t, NodeOptions{})
-	ctx := ctxT(t)
-	c := n.Client(n.AdminKey)
-	if err := c.CreateKey(ctx, "survivor"); err != nil {
-		t.Fatal(err)
-	}
-	ct, err := c.Encrypt(ctx, "survivor", []byte("rebuilt"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Stop()
-	state, check := filepath.Join(n.DataDir, "state.db"), filepath.Join(n.DataDir, "root-key.check")
-	for _, f := range []string{state, check} {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rightKey := n.RootKey
-	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(MustNewNode(t, NodeOptions{}).RootKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.Start()
-	if exited, err := n.Exited(30 * time.Second); !exited || err == nil {
-		t.Fatalf("node without state and check file started with the wrong root key (exited %v, %v)", exited, err)
-	}
-	if !strings.Contains(n.Log.String(), "wrong root key") {
-		t.Fatalf("log does not say the root key is wrong:\n%s", n.Log.String())
-	}
-	for _, f := range []string{state, check} {
-		if _, err := os.Stat(f); !os.IsNotExist(err) {
-			t.Fatalf("the refused start wrote %s (%v)", f, err)
-		}
-	}
-
-	if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(rightKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n.MustStart()
-	got, err := n.Client(n.AdminKey).Decrypt(ctx, "survivor", ct, nil)
-	if err != nil || string(got) != "rebuilt" {
-		t.Fatalf("decrypt after rebuilding the state from raft = %q, %v", got, err)
+	for _, tc := range []struct {
+		name string
+		lost []string // files of the data directory removed
+		says string
+	}{
+		{"StateFile", []string{"state.db"}, "root key does not open the state"},
+		{"StateAndCheckFile", []string{"state.db", "root-key.check"}, "wrong root key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := MustStartNode(t, NodeOptions{})
+			ctx := ctxT(t)
+			c := n.Client(n.AdminKey)
+			if err := c.CreateKey(ctx, "survivor"); err != nil {
+				t.Fatal(err)
+			}
+			ct, err := c.Encrypt(ctx, "survivor", []byte("rebuilt"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.Stop()
+			for _, f := range tc.lost {
+				if err := os.Remove(filepath.Join(n.DataDir, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rightKey := n.RootKey
+			if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(MustNewNode(t, NodeOptions{}).RootKey+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			n.Start()
+			if exited, err := n.Exited(30 * time.Second); !exited || err == nil {
+				t.Fatalf("node without %v started with the wrong root key (exited %v, %v)", tc.lost, exited, err)
+			}
+			if !strings.Contains(n.Log.String(), tc.says) {
+				t.Fatalf("log does not say %q:\n%s", tc.says, n.Log.String())
+			}
+			for _, f := range tc.lost {
+				if _, err := os.Stat(filepath.Join(n.DataDir, f)); !os.IsNotExist(err) {
+					t.Fatalf("the refused start wrote %s (%v)", f, err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(n.Dir, "root.key"), []byte(rightKey+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			n.MustStart()
+			got, err := n.Client(n.AdminKey).Decrypt(ctx, "survivor", ct, nil)
+			if err != nil || string(got) != "rebuilt" {
+				t.Fatalf("decrypt after rebuilding the state from raft = %q, %v", got, err)
+			}
+		})
 	}
 }

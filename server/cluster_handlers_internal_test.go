@@ -6,7 +6,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -80,43 +79,11 @@ type clusterTestServer struct {
 // none) and a cluster admin identity, and stops when the test ends.
 func MustClusterServer(tb testing.TB, c clusterAdmin) *clusterTestServer {
 	tb.Helper()
-	key, err := api.GenerateAPIKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	registry, metrics, err := newRegistry()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h := &handler{
-		// A cluster admin is known without reading the state, and only
-		// cluster admins are authenticated here: no state is needed.
-		svc:      kms.New(nil, nil, kms.Options{Admins: []kms.Identity{kms.Identity(key.Identity())}}),
-		log:      slog.New(slog.DiscardHandler),
-		metrics:  metrics,
-		registry: registry,
-		timeout:  10 * time.Second,
-	}
-	if c != nil {
-		h.cluster = c
-	}
-	srv := httptest.NewUnstartedServer(h.routes())
-	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
-	srv.StartTLS()
-	tb.Cleanup(srv.Close)
-
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	cert, err := key.Certificate()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	client := func(certs ...tls.Certificate) *http.Client {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}
-		tb.Cleanup(tr.CloseIdleConnections)
-		return &http.Client{Transport: tr}
-	}
-	return &clusterTestServer{url: srv.URL, admin: client(cert), anon: client(), key: key, pool: pool}
+	return MustStatusServer(tb, func(h *handler) {
+		if c != nil {
+			h.cluster = c
+		}
+	})
 }
 
 // clusterAnswer is an answer of the test server.

@@ -99,6 +99,8 @@ func MustStatusServer(tb testing.TB, configure func(h *handler)) *clusterTestSer
 		tb.Fatal(err)
 	}
 	h := &handler{
+		// A cluster admin is known without reading the state, and only
+		// cluster admins are authenticated here: no state is needed.
 		svc:      kms.New(nil, nil, kms.Options{Admins: []kms.Identity{kms.Identity(key.Identity())}}),
 		log:      slog.New(slog.DiscardHandler),
 		metrics:  metrics,

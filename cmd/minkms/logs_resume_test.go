@@ -66,7 +66,7 @@ func TestLogsFollowResumes(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncWriter
+	var out, errOut lockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runContext(ctx, []string{"logs", "-f", "--json"}, strings.NewReader(""), &out, &errOut)
@@ -95,22 +95,4 @@ func TestLogsFollowResumes(t *testing.T) {
 	if !strings.Contains(errOut.String(), "connecting again") {
 		t.Errorf("stderr does not say it reconnects:\n%s", errOut.String())
 	}
-}
-
-// syncWriter is a buffer written by the CLI while the test reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
