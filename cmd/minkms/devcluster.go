@@ -114,6 +114,7 @@ type devCluster struct {
 	CAFile string
 	APIKey string // the cluster admin's API key, k1:...
 	Nodes  []*devNode
+	opts   devOptions
 
 	// command builds the process of a node; tests replace it.
 	command func(n *devNode) *exec.Cmd
@@ -133,7 +134,7 @@ type devCluster struct {
 // certificate per node (for 127.0.0.1 and localhost), a root key file
 // (0600), and one config file per node naming an admin API key. Output of
 // the nodes and reports of the supervisor go to stderr.
-func newDevCluster(n, base int, stderr io.Writer) (*devCluster, error) {
+func newDevCluster(n, base int, opts devOptions, stderr io.Writer) (*devCluster, error) {
 	owned, err := devdir.Create(devdir.Prefix + "cluster-")
 	if err != nil {
 		return nil, fmt.Errorf("creating the dev cluster directory: %w", err)
@@ -143,6 +144,7 @@ func newDevCluster(n, base int, stderr io.Writer) (*devCluster, error) {
 		Dir:       dir,
 		owned:     owned,
 		Nodes:     devLayout(n, base),
+		opts:      opts,
 		stopGrace: devStopGrace,
 		stderr:    stderr,
 		exits:     make(chan *devNode, n),
@@ -226,6 +228,10 @@ func (d *devCluster) writeFiles() error {
 		}
 		cfg.Log.Level = "info"
 		cfg.Log.Format = "text"
+		if d.opts.Bench {
+			cfg.Log.AuditFile = filepath.Join(nodeDir, "audit.log")
+			cfg.Debug = &devDebugConfig{PProf: true}
+		}
 		data, err := yaml.Marshal(&cfg)
 		if err != nil {
 			return fmt.Errorf("encoding the config of %s: %w", n.ID, err)
@@ -237,6 +243,20 @@ func (d *devCluster) writeFiles() error {
 		}
 	}
 	return nil
+}
+
+// devOptions are the settings of a development cluster beyond its size
+// and ports.
+type devOptions struct {
+	// Bench configures the nodes as a benchmark wants them: like a
+	// production node, each writes its audit trail to a file (audit.log in
+	// its directory), and each serves /debug/pprof/* to the admin so that
+	// a CPU profile can be taken under load (make bench).
+	Bench bool
+}
+
+type devDebugConfig struct {
+	PProf bool `yaml:"pprof"`
 }
 
 // devConfigFile is the part of the node config file schema (see
@@ -255,9 +275,11 @@ type devConfigFile struct {
 	} `yaml:"tls"`
 	Cluster devClusterConfig `yaml:"cluster"`
 	Log     struct {
-		Level  string `yaml:"level"`
-		Format string `yaml:"format"`
+		Level     string `yaml:"level"`
+		Format    string `yaml:"format"`
+		AuditFile string `yaml:"audit_file,omitempty"`
 	} `yaml:"log"`
+	Debug *devDebugConfig `yaml:"debug,omitempty"`
 }
 
 type devCertPair struct {
@@ -572,8 +594,8 @@ func (p *prefixWriter) Tail() string {
 // runDevCluster runs `minkms server --dev --nodes n` until ctx ends: it
 // writes and starts the cluster, prints how to use it once every node
 // answers, and stops it all at the end.
-func (c *cli) runDevCluster(ctx context.Context, n, basePort int, out *output, logFlags []string) error {
-	d, err := newDevCluster(n, basePort, c.stderr)
+func (c *cli) runDevCluster(ctx context.Context, n, basePort int, opts devOptions, out *output, logFlags []string) error {
+	d, err := newDevCluster(n, basePort, opts, c.stderr)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func TestDevClusterDiesWithSupervisor(t *testing.T) {
 // superviseSleepers runs a supervisor of three sleeping nodes, prints its
 // directory and their pids, and waits to be killed.
 func superviseSleepers() {
-	d, err := newDevCluster(3, devBasePort, os.Stderr)
+	d, err := newDevCluster(3, devBasePort, devOptions{}, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

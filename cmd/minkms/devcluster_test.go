@@ -48,7 +48,7 @@ func (b *syncBuffer) String() string {
 func MustDevCluster(t *testing.T, n int, fake func(n *devNode) *exec.Cmd) (*devCluster, *syncBuffer) {
 	t.Helper()
 	stderr := new(syncBuffer)
-	d, err := newDevCluster(n, devBasePort, stderr)
+	d, err := newDevCluster(n, devBasePort, devOptions{}, stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

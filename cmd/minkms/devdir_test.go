@@ -29,7 +29,7 @@ func TestDevClusterRemovesStaleDirs(t *testing.T) {
 	os.WriteFile(filepath.Join(stale, devdir.LockFile), nil, 0o600)
 	os.WriteFile(filepath.Join(stale, devdir.PIDFile), []byte(strconv.Itoa(dead.Process.Pid)), 0o600)
 
-	d, err := newDevCluster(3, devBasePort, new(syncBuffer))
+	d, err := newDevCluster(3, devBasePort, devOptions{}, new(syncBuffer))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ func (c *cli) serverCommand() *cobra.Command {
 		logFormat  string
 		nodes      int
 		basePort   int
+		devOpts    devOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -68,6 +69,8 @@ it sets that node's API port (127.0.0.1:N; a node alone takes a free peer port).
 	f.StringVar(&address, "address", "", "with --dev: the listen address (default 127.0.0.1:7373)")
 	f.IntVar(&nodes, "nodes", 1, "with --dev: the number of nodes, 1, 3 or 5 (more than 1: a local cluster)")
 	f.IntVar(&basePort, "base-port", devBasePort, "with --dev: node i's API port is `N`+10*(i-1), its peer port one above")
+	f.BoolVar(&devOpts.Bench, "bench-setup", false, "with --dev --nodes: each node writes its audit trail to a file and serves /debug/pprof (make bench)")
+	_ = f.MarkHidden("bench-setup")
 	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides the config file)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (overrides the config file)")
 	cmd.MarkFlagsMutuallyExclusive("config", "dev")
@@ -99,7 +102,7 @@ it sets that node's API port (127.0.0.1:N; a node alone takes a free peer port).
 			}
 		}
 		if dev && nodes > 1 {
-			return c.runDevCluster(cmd.Context(), nodes, basePort, out, devLogFlags(logLevel, logFormat))
+			return c.runDevCluster(cmd.Context(), nodes, basePort, devOpts, out, devLogFlags(logLevel, logFormat))
 		}
 		var (
 			cfg  *server.Config

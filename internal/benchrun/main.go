@@ -109,7 +109,7 @@ func (r *runner) run(ctx context.Context, outFile string) error {
 		return err
 	}
 	var c cluster
-	stopCluster, err := r.start(ctx, &c, "server", "--dev", "--nodes", "3", "--base-port", strconv.Itoa(base), "--json")
+	stopCluster, err := r.start(ctx, &c, "server", "--dev", "--nodes", "3", "--bench-setup", "--base-port", strconv.Itoa(base), "--json")
 	if err != nil {
 		return fmt.Errorf("start the cluster: %w", err)
 	}
