@@ -79,6 +79,9 @@ type Server struct {
 	watch  *monitor     // evaluates the cluster's health periodically (monitor.go)
 	ln     net.Listener
 	http   *http.Server
+	// workers serve the HTTP/2 requests on goroutines that keep their
+	// grown stacks (workers.go).
+	workers *workers
 
 	rootKeyCheck []byte          // to be written to the data directory once raft accepted it
 	startCtx     context.Context // New's, for the steps of the start
@@ -476,8 +479,9 @@ func (s *Server) openHandler() error {
 			rootKey: s.cfg.RootKey.load,
 		},
 	}
+	s.workers = newWorkers(h.routes(), 0)
 	s.http = &http.Server{
-		Handler:           h.routes(),
+		Handler:           s.workers,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      s.cfg.Limits.RequestTimeout + writeSlack,
@@ -600,6 +604,7 @@ func (s *Server) Close() error {
 		}
 		if s.http != nil {
 			errs = append(errs, s.http.Close())
+			s.workers.Close()
 		}
 		if s.ln != nil {
 			if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -196,6 +196,10 @@ type benchResult struct {
 	// ServerCPUMicrosPerOp that time per request.
 	ServerCPUSeconds     float64 `json:"server_cpu_seconds,omitempty"`
 	ServerCPUMicrosPerOp float64 `json:"server_cpu_us_per_op,omitempty"`
+	// ServerCPUMicrosPerOpEach splits ServerCPUMicrosPerOp by process, in
+	// the order of --cpu-pid: against one node of a cluster, the node that
+	// serves and the others (their heartbeats) apart.
+	ServerCPUMicrosPerOpEach []float64 `json:"server_cpu_us_per_op_each,omitempty"`
 }
 
 type benchLatency struct {
@@ -522,8 +526,14 @@ func (b *benchRun) measure(ctx context.Context, op *benchOp, progress io.Writer)
 		r.BatchItems = int(items)
 	}
 	if len(b.opts.cpuPIDs) > 0 && cpuErr == nil && r.Requests > 0 {
-		r.ServerCPUSeconds = (cpu1 - cpu0).Seconds()
-		r.ServerCPUMicrosPerOp = float64(cpu1-cpu0) / 1e3 / float64(r.Requests*items)
+		var total time.Duration
+		for i := range cpu0 {
+			d := cpu1[i] - cpu0[i]
+			total += d
+			r.ServerCPUMicrosPerOpEach = append(r.ServerCPUMicrosPerOpEach, float64(d)/1e3/float64(r.Requests*items))
+		}
+		r.ServerCPUSeconds = total.Seconds()
+		r.ServerCPUMicrosPerOp = float64(total) / 1e3 / float64(r.Requests*items)
 	}
 	if elapsed > 0 {
 		r.OpsPerSec = float64(h.count()*items) / elapsed.Seconds() // items: a batch counts each
@@ -612,30 +622,30 @@ func writeBenchTable(w io.Writer, results []benchResult) error {
 	return nil
 }
 
-// processCPU returns the CPU time, user and system, that the processes
-// have used so far, from /proc/PID/stat (Linux). Its resolution is a clock
-// tick, 10 ms.
-func processCPU(pids []int) (time.Duration, error) {
-	var total time.Duration
-	for _, pid := range pids {
+// processCPU returns the CPU time, user and system, that each of the
+// processes has used so far, from /proc/PID/stat (Linux). Its resolution
+// is a clock tick, 10 ms.
+func processCPU(pids []int) ([]time.Duration, error) {
+	total := make([]time.Duration, len(pids))
+	for i, pid := range pids {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
-			return 0, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
+			return nil, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
 		}
 		// The command name, in parentheses, may hold spaces: the fields
 		// after it start with the state (field 3); utime and stime are
 		// fields 14 and 15.
-		i := strings.LastIndexByte(string(data), ')')
-		fields := strings.Fields(string(data[i+1:]))
-		if i < 0 || len(fields) < 13 {
-			return 0, fmt.Errorf("read the CPU time of process %d: unexpected /proc/%d/stat", pid, pid)
+		end := strings.LastIndexByte(string(data), ')')
+		fields := strings.Fields(string(data[end+1:]))
+		if end < 0 || len(fields) < 13 {
+			return nil, fmt.Errorf("read the CPU time of process %d: unexpected /proc/%d/stat", pid, pid)
 		}
 		for _, f := range fields[11:13] {
 			ticks, err := strconv.ParseInt(f, 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
+				return nil, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
 			}
-			total += time.Duration(ticks) * time.Second / clockTicks
+			total[i] += time.Duration(ticks) * time.Second / clockTicks
 		}
 	}
 	return total, nil
