@@ -156,6 +156,9 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 		}
 		clearByteFields(v)
 	}
+	if native && decodeFlat(body, v) {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if native {
 		if err := strictJSON(body, v); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/minkms/minkms/kms"
 )
@@ -167,4 +168,139 @@ func quoteField(s string) string {
 		s = s[:40] + "…"
 	}
 	return `"` + strings.ToValidUTF8(s, "?") + `"`
+}
+
+// flatFields caches the JSON field names of the request types decodeFlat
+// has seen (reflect.Type → map[string]reflect.Type).
+var flatFields sync.Map
+
+// fieldsOf returns jsonFields(t), computed once per type.
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if f, ok := flatFields.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	f := jsonFields(t)
+	flatFields.Store(t, f)
+	return f
+}
+
+// maxFlatFields bounds the members decodeFlat takes; a request body of the
+// key operations has at most a handful.
+const maxFlatFields = 8
+
+// decodeFlat is the fast path of a native body: it decodes body into the
+// struct v points to if body is one flat JSON object, members with scalar
+// values only, whose every key is a field of v's type spelled exactly as
+// its tag (no escape sequences) and appears once, followed by nothing but
+// white space. Such a body passes strictJSON and DisallowUnknownFields by
+// construction, so json.Unmarshal decodes it as the full path would,
+// without the token walk and the decoder's copy. It reports false, having
+// changed nothing in v that it would not zero, for any other body — a
+// nested value, an unknown, repeated or escaped key, a type mismatch,
+// anything malformed — which the full path then decodes or describes.
+func decodeFlat(body []byte, v any) bool {
+	t := reflect.TypeOf(v)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	fields := fieldsOf(t.Elem())
+	var seen [maxFlatFields]string
+	n := 0
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			// "key"
+			if i >= len(body) || body[i] != '"' {
+				return false
+			}
+			start := i + 1
+			end := start
+			for end < len(body) && body[end] != '"' {
+				if c := body[end]; c == '\\' || c < 0x20 {
+					return false
+				}
+				end++
+			}
+			if end >= len(body) {
+				return false
+			}
+			key := body[start:end]
+			if _, ok := fields[string(key)]; !ok || n == maxFlatFields {
+				return false
+			}
+			for _, k := range seen[:n] {
+				if k == string(key) {
+					return false
+				}
+			}
+			seen[n] = string(key)
+			n++
+			// :
+			i = skipSpace(body, end+1)
+			if i >= len(body) || body[i] != ':' {
+				return false
+			}
+			// a scalar value
+			i = skipSpace(body, i+1)
+			if i >= len(body) {
+				return false
+			}
+			switch body[i] {
+			case '{', '[':
+				return false
+			case '"':
+				i++
+				for i < len(body) && body[i] != '"' {
+					if body[i] == '\\' {
+						i++
+					}
+					i++
+				}
+				if i >= len(body) {
+					return false
+				}
+				i++
+			default:
+				for i < len(body) && !isSpace(body[i]) && body[i] != ',' && body[i] != '}' {
+					i++
+				}
+			}
+			// , or }
+			i = skipSpace(body, i)
+			if i >= len(body) {
+				return false
+			}
+			if body[i] == '}' {
+				i++
+				break
+			}
+			if body[i] != ',' {
+				return false
+			}
+			i = skipSpace(body, i+1)
+		}
+	}
+	if skipSpace(body, i) != len(body) {
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		clearByteFields(v)
+		return false
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
 }

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/minkms/minkms/api"
+)
+
+// slowDecode is the full path of a native body: strictJSON, then a decoder
+// that refuses unknown fields and trailing data.
+func slowDecode(body []byte, v any) bool {
+	if strictJSON(body, v) != nil {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if dec.Decode(v) != nil {
+		return false
+	}
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
+}
+
+// flatTypes are the request bodies the fast path sees most.
+var flatTypes = []func() any{
+	func() any { return new(api.GenerateKeyRequest) },
+	func() any { return new(api.EncryptKeyRequest) },
+	func() any { return new(api.DecryptKeyRequest) },
+	func() any { return new(api.HMACRequest) },
+	func() any { return new(api.RewrapRequest) },
+	func() any { return new(api.CreateKeyRequest) },
+}
+
+// checkFlat fails if decodeFlat accepts a body the full path refuses or
+// decodes it differently.
+func checkFlat(t *testing.T, body []byte) (fast bool) {
+	t.Helper()
+	for _, newV := range flatTypes {
+		fastV, slowV := newV(), newV()
+		if !decodeFlat(body, fastV) {
+			continue
+		}
+		fast = true
+		if !slowDecode(body, slowV) {
+			t.Errorf("%T: fast path took %q, which the full path refuses", fastV, body)
+		} else if !reflect.DeepEqual(fastV, slowV) {
+			t.Errorf("%T: %q decoded to %+v by the fast path, %+v by the full path", fastV, body, fastV, slowV)
+		}
+	}
+	return fast
+}
+
+// TestDecodeFlat: the fast path of native bodies takes the usual bodies of
+// the key operations and decodes them exactly as the full path, and
+// leaves everything else to the full path, which refuses or describes it.
+func TestDecodeFlat(t *testing.T) {
+	for _, body := range []string{
+		`{}`, ` { } `,
+		`{"context":"eA==","length":16}`,
+		"{\n  \"plaintext\": \"aGVsbG8=\",\n  \"context\": \"eA==\"\n}\n",
+		`{"ciphertext":"eyJhIjoxfQ==","context":null}`,
+		`{"message":"aGVsbG8="}`,
+		`{"algorithm":"AES256-GCM"}`,
+		`{"algorithm":"a \"quoted\" \\ name"}`,
+	} {
+		if !checkFlat(t, []byte(body)) {
+			t.Errorf("the fast path took none of the types for %q", body)
+		}
+	}
+	for _, body := range []string{
+		``, `null`, `[]`, `"x"`, `{`, `{"context":"eA=="`, `{"context":"eA=="}x`, `{"context":"eA=="} {}`,
+		`{"context":"eA==","context":"eQ=="}`, // duplicate
+		`{"Context":"eA=="}`,                  // another case
+		`{"unknown":1}`,
+		`{"cont\u0065xt":"eA=="}`, // an escaped key
+		`{"context":{"a":1}}`,     // nested
+		`{"context":["eA=="]}`,
+		`{"context":"!!"}`, // not base64
+		`{"length":"16"}`,  // a string for a number
+		`{"length":16,}`,   // trailing comma
+		`{"length" 16}`,    // no colon
+		`{"context":"eA==" "length":16}`,
+		"{\"context\":\"\x01\"}", // a control character in a string
+	} {
+		if checkFlat(t, []byte(body)) {
+			t.Errorf("the fast path took %q", body)
+		}
+	}
+}
+
+// FuzzDecodeFlat: whatever the body, the fast path never takes one the
+// full path refuses, nor decodes one differently.
+func FuzzDecodeFlat(f *testing.F) {
+	for _, s := range []string{`{}`, `{"context":"eA==","length":16}`, `{"plaintext":"aGVsbG8=","context":"eA=="}`,
+		`{"context":"eA==","context":"eQ=="}`, `{"algorithm":"x\"y"}`, `{"length":1e2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkFlat(t, body)
+	})
+}
