@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,19 +134,18 @@ func (a *auditTrail) drain() {
 // appendLine appends rec's JSON line to buf; a record that cannot be
 // encoded is counted as failed and left out.
 func (a *auditTrail) appendLine(buf []byte, rec api.AuditRecord) []byte {
-	line, err := json.Marshal(rec)
+	out, err := appendAuditJSON(buf, &rec)
 	if err != nil {
 		a.failed(err, 1)
 		return buf
 	}
-	buf = append(buf, line...)
-	return append(buf, '\n')
+	return append(out, '\n')
 }
 
 // write appends rec to the file; after a failure it tries once to reopen
 // the file (it may have been moved away or its disk fixed).
 func (a *auditTrail) write(rec api.AuditRecord) error {
-	line, err := json.Marshal(rec)
+	line, err := appendAuditJSON(nil, &rec)
 	if err != nil {
 		return a.failed(err, 1)
 	}
