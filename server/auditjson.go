@@ -16,7 +16,7 @@ import (
 // through json.Marshal.
 func appendAuditJSON(buf []byte, rec *api.AuditRecord) ([]byte, error) {
 	if rec.Batch != nil || rec.Time.Year() < 0 || rec.Time.Year() > 9999 {
-		line, err := json.Marshal(rec)
+		line, err := json.Marshal(*rec) // a copy: rec itself does not escape
 		if err != nil {
 			return buf, err
 		}
