@@ -26,7 +26,8 @@ type ringState struct {
 func newRingState(ring *keyRing, rev uint64) *ringState {
 	rs := &ringState{ring: ring, rev: rev, versions: make([]*versionState, len(ring.Versions))}
 	for i := range ring.Versions {
-		rs.versions[i] = &versionState{v: &ring.Versions[i]}
+		v := &ring.Versions[i]
+		rs.versions[i] = &versionState{v: v, algID: algorithmIDs[v.Algorithm]}
 	}
 	return rs
 }
@@ -65,7 +66,8 @@ func (rs *ringState) wipe() {
 // The cipher and HMAC objects hold key schedules and hash states that Go
 // offers no way to zero; they become garbage with the state.
 type versionState struct {
-	v *keyVersion
+	v     *keyVersion
+	algID byte // the envelope's algorithm byte of v.Algorithm
 
 	once1 sync.Once
 	aead1 cipher.AEAD
