@@ -90,6 +90,16 @@ var envelopeMagic = [2]byte{'m', 'k'}
 // algorithmIDs are the algorithm bytes of the envelope.
 var algorithmIDs = map[Algorithm]byte{AES256: 1, ChaCha20: 2}
 
+// algorithmsByID is algorithmIDs inverted, so that parsing an envelope
+// looks its algorithm up instead of ranging over a map.
+var algorithmsByID = func() map[byte]Algorithm {
+	m := make(map[byte]Algorithm, len(algorithmIDs))
+	for alg, id := range algorithmIDs {
+		m[id] = alg
+	}
+	return m
+}()
+
 // saltLen returns the salt length of format, and whether Decrypt knows the
 // format.
 func saltLen(format int) (int, bool) {
@@ -137,14 +147,9 @@ func ParseCiphertext(b []byte) (Ciphertext, error) {
 	if !ok || len(b) < headerSize+sl+nonceSize+tagSize {
 		return Ciphertext{}, ErrDecrypt
 	}
-	var alg Algorithm
-	for a, id := range algorithmIDs {
-		if b[3] == id {
-			alg = a
-		}
-	}
+	alg, known := algorithmsByID[b[3]]
 	v := binary.BigEndian.Uint32(b[4:8])
-	if alg == "" || v == 0 || v > maxKeyVersion {
+	if !known || v == 0 || v > maxKeyVersion {
 		return Ciphertext{}, ErrDecrypt
 	}
 	c := Ciphertext{
@@ -231,7 +236,7 @@ func seal(vs *versionState, format int, random io.Reader, plaintext, context []b
 	n := head + len(plaintext) + tagSize
 	buf := make([]byte, n+prefix+len(context))
 	out, ad := buf[:n:n], buf[n:]
-	appendHeader(out[:0], format, algorithmIDs[vs.v.Algorithm], vs.v.Version)
+	appendHeader(out[:0], format, vs.algID, vs.v.Version)
 	if _, err := io.ReadFull(random, out[headerSize:head]); err != nil {
 		return nil, fmt.Errorf("creating salt and nonce: %w", err)
 	}
@@ -260,10 +265,14 @@ func open(ring *ringState, b, context []byte) ([]byte, error) {
 	if err != nil {
 		return nil, ErrDecrypt
 	}
-	prefix := adPrefixLen(c.Format)
-	ad := make([]byte, 0, prefix+len(context))
-	ad = append(append(ad, b[:prefix]...), context...)
-	plaintext, err := aead.Open(nil, c.Nonce, c.Sealed, ad)
+	// The plaintext and the associated data share one allocation; the
+	// plaintext's capacity ends where the associated data begins.
+	prefix, n := adPrefixLen(c.Format), len(c.Sealed)-tagSize
+	buf := make([]byte, n+prefix+len(context))
+	ad := buf[n:]
+	copy(ad, b[:prefix])
+	copy(ad[prefix:], context)
+	plaintext, err := aead.Open(buf[:0:n], c.Nonce, c.Sealed, ad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
