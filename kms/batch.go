@@ -31,17 +31,39 @@ type BatchResult struct {
 	HMAC       []byte // hmac
 }
 
+// maxBatchRings is the most key rings (or key read errors) one Batch holds
+// at once. The rings a batch holds are outside the bound of the cache
+// (cache.max_keys): they stay alive, with their AEAD and HKDF state, even
+// when the cache evicted them, so a node running many batches of distinct
+// keys at once would hold MaxBatchItems rings per batch without it.
+const maxBatchRings = 64
+
 // Batch does the items in order, in enclave, and returns one result per
 // item. Each item is authorised on its own, exactly as the single-item
 // method would be, and fails on its own: a bad, denied or failing item
-// does not affect the others. Within one batch the enclave, the caller's
-// policy and each key ring are read once. More than MaxBatchItems items
-// are an Invalid error for the whole batch.
+// does not affect the others. More than MaxBatchItems items are an Invalid
+// error for the whole batch.
+//
+// Within one batch the enclave and the caller's policy are read once, and
+// so is each key ring, with one exception that bounds the memory a batch
+// takes: a batch holds at most 64 rings at once, and lets go of a ring
+// after the last item that names its key. When more than 64 keys are each
+// named both before and after an item, the batch lets go of the ring it
+// needs again the latest and reads it again when it does (from the cache,
+// mostly); an item that reads a ring again sees the key as it is then, as a
+// request of its own would, for instance the newest version after a
+// rotation made during the batch.
 func (s *Service) Batch(ctx context.Context, c Caller, enclave string, items []BatchItem) ([]BatchResult, error) {
+	out, _, err := s.runBatch(ctx, c, enclave, items)
+	return out, err
+}
+
+// runBatch is Batch; it also returns the most rings the batch held at once.
+func (s *Service) runBatch(ctx context.Context, c Caller, enclave string, items []BatchItem) ([]BatchResult, int, error) {
 	if len(items) > MaxBatchItems {
-		return nil, Invalidf("too many items in the batch: %d, at most %d", len(items), MaxBatchItems)
+		return nil, 0, Invalidf("too many items in the batch: %d, at most %d", len(items), MaxBatchItems)
 	}
-	b := batch{s: s, ctx: ctx, rings: map[string]ringOrErr{}}
+	b := batch{s: s, ctx: ctx, rings: make(map[string]heldRing, min(len(items), maxBatchRings)), next: nextUses(items)}
 	defer b.wipe()
 	if err := ValidName(enclave); err != nil {
 		b.enterErr = err
@@ -53,16 +75,36 @@ func (s *Service) Batch(ctx context.Context, c Caller, enclave string, items []B
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			out[i].Err = err
-			continue
+		} else {
+			out[i] = b.do(i, it)
 		}
-		out[i] = b.do(it)
+		b.passed(i, it.Name)
 	}
-	return out, nil
+	return out, b.peak, nil
 }
 
-type ringOrErr struct {
-	entry *cacheEntry // released when the batch ends
+// nextUses returns, for each item, the index of the next item that names
+// the same key, or len(items) if none does.
+func nextUses(items []BatchItem) []int {
+	next := make([]int, len(items))
+	after := make(map[string]int, len(items))
+	for i := len(items) - 1; i >= 0; i-- {
+		j, ok := after[items[i].Name]
+		if !ok {
+			j = len(items)
+		}
+		next[i] = j
+		after[items[i].Name] = i
+	}
+	return next
+}
+
+// heldRing is a key ring that a batch holds, or the error reading it, and
+// the index of the next item that names the key.
+type heldRing struct {
+	entry *cacheEntry // released when the batch lets go of it
 	err   error
+	next  int
 }
 
 // batch is the state of one Batch: what it read once.
@@ -73,14 +115,40 @@ type batch struct {
 	pol      *Policy
 	admin    bool
 	enterErr error
-	rings    map[string]ringOrErr
+	rings    map[string]heldRing // at most maxBatchRings
+	next     []int               // nextUses of the items
+	peak     int                 // the most rings held at once
 }
 
-func (b *batch) wipe() {
-	for _, r := range b.rings {
+// let releases the ring of key name, if the batch holds it. The batch owns
+// one reference to the cache entry: the last reference, the cache's or the
+// batch's, zeroes the key material.
+func (b *batch) let(name string) {
+	if r, ok := b.rings[name]; ok {
 		if r.entry != nil {
 			r.entry.release()
 		}
+		delete(b.rings, name)
+	}
+}
+
+// passed moves the batch past item i: it lets go of the ring of the item's
+// key if no later item names the key.
+func (b *batch) passed(i int, name string) {
+	r, ok := b.rings[name]
+	switch {
+	case !ok:
+	case b.next[i] == len(b.next):
+		b.let(name)
+	default:
+		r.next = b.next[i]
+		b.rings[name] = r
+	}
+}
+
+func (b *batch) wipe() {
+	for name := range b.rings {
+		b.let(name)
 	}
 }
 
@@ -98,22 +166,38 @@ func (b *batch) authorize(a Action, name string) error {
 	return nil
 }
 
-func (b *batch) ring(name string) (*ringState, error) {
-	if r, ok := b.rings[name]; ok {
-		if r.err != nil {
-			return nil, r.err
+// ring returns the ring of key name for item i. If the batch already holds
+// maxBatchRings, it lets go of the one whose next item comes last, which is
+// the choice that reads rings again the fewest times.
+func (b *batch) ring(i int, name string) (*ringState, error) {
+	r, ok := b.rings[name]
+	if !ok {
+		if len(b.rings) >= maxBatchRings {
+			b.letLatest()
 		}
-		return r.entry.ring, nil
+		r.entry, r.err = b.s.ring(b.ctx, b.enclave, name)
+		r.next = b.next[i]
+		b.rings[name] = r
+		b.peak = max(b.peak, len(b.rings))
 	}
-	e, err := b.s.ring(b.ctx, b.enclave, name)
-	b.rings[name] = ringOrErr{e, err}
-	if err != nil {
-		return nil, err
+	if r.err != nil {
+		return nil, r.err
 	}
-	return e.ring, nil
+	return r.entry.ring, nil
 }
 
-func (b *batch) do(it BatchItem) BatchResult {
+// letLatest lets go of the held ring whose next item comes last.
+func (b *batch) letLatest() {
+	latest, next := "", -1
+	for name, r := range b.rings {
+		if r.next > next {
+			latest, next = name, r.next
+		}
+	}
+	b.let(latest)
+}
+
+func (b *batch) do(i int, it BatchItem) BatchResult {
 	switch it.Action {
 	case ActionKeyGenerate, ActionKeyEncrypt, ActionKeyDecrypt, ActionKeyHMAC, ActionKeyRewrap:
 	default:
@@ -131,7 +215,7 @@ func (b *batch) do(it BatchItem) BatchResult {
 			return BatchResult{Err: Invalidf("invalid data key length %d: must be %d to %d bytes", it.Length, MinDataKeyLen, MaxDataKeyLen)}
 		}
 	}
-	ring, err := b.ring(it.Name)
+	ring, err := b.ring(i, it.Name)
 	if err != nil {
 		return BatchResult{Err: err}
 	}
