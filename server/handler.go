@@ -37,6 +37,9 @@ type handler struct {
 	// shutdown is closed when the node shuts down: log streams end.
 	shutdown <-chan struct{}
 	pprof    bool // debug.pprof: serve /debug/pprof/* to cluster admins
+	// batchSlots bounds the batches a node decodes and runs at once
+	// (batch.go); nil: no bound (tests).
+	batchSlots chan struct{}
 }
 
 // apiFunc is a handler that returns its error for handle to answer.
