@@ -156,7 +156,7 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 		}
 		clearByteFields(v)
 	}
-	if native && decodeFlat(body, v) {
+	if native && decodeFast(body, v) {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

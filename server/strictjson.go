@@ -80,7 +80,7 @@ func walkJSON(dec *json.Decoder, tok json.Token, t reflect.Type) (string, error)
 func walkObject(dec *json.Decoder, t reflect.Type) (string, error) {
 	var fields map[string]reflect.Type
 	if t != nil && t.Kind() == reflect.Struct {
-		fields = jsonFields(t)
+		fields = fieldsOf(t)
 	}
 	seen := make(map[string]bool)
 	for dec.More() {
@@ -170,123 +170,49 @@ func quoteField(s string) string {
 	return `"` + strings.ToValidUTF8(s, "?") + `"`
 }
 
-// flatFields caches the JSON field names of the request types decodeFlat
-// has seen (reflect.Type → map[string]reflect.Type).
-var flatFields sync.Map
+// knownFields caches the JSON field names of the request types
+// (reflect.Type → map[string]reflect.Type).
+var knownFields sync.Map
 
 // fieldsOf returns jsonFields(t), computed once per type.
 func fieldsOf(t reflect.Type) map[string]reflect.Type {
-	if f, ok := flatFields.Load(t); ok {
+	if f, ok := knownFields.Load(t); ok {
 		return f.(map[string]reflect.Type)
 	}
 	f := jsonFields(t)
-	flatFields.Store(t, f)
+	knownFields.Store(t, f)
 	return f
 }
 
-// maxFlatFields bounds the members decodeFlat takes; a request body of the
-// key operations has at most a handful.
-const maxFlatFields = 8
+// maxFastDepth bounds the nesting decodeFast follows; deeper bodies take
+// the full path.
+const maxFastDepth = 16
 
-// decodeFlat is the fast path of a native body: it decodes body into the
-// struct v points to if body is one flat JSON object, members with scalar
-// values only, whose every key is a field of v's type spelled exactly as
-// its tag (no escape sequences) and appears once, followed by nothing but
-// white space. Such a body passes strictJSON and DisallowUnknownFields by
-// construction, so json.Unmarshal decodes it as the full path would,
-// without the token walk and the decoder's copy. It reports false, having
-// changed nothing in v that it would not zero, for any other body — a
-// nested value, an unknown, repeated or escaped key, a type mismatch,
-// anything malformed — which the full path then decodes or describes.
-func decodeFlat(body []byte, v any) bool {
+// decodeFast is the fast path of a native body: a single pass over its
+// bytes that checks what strictJSON and the decoder's
+// DisallowUnknownFields check — no null body, every key of an object
+// decoded into a struct a field of it spelled exactly as its tag, no key
+// twice in an object, nothing after the value — and then json.Unmarshal,
+// without the token walk and the decoder's copy of the body. It reports
+// false, having left nothing in v that clearByteFields does not zero, for
+// a body it does not take: anything refused, malformed, nested deeper
+// than maxFastDepth, or with an escape sequence in a key. The full path
+// then decodes or describes it.
+func decodeFast(body []byte, v any) bool {
 	t := reflect.TypeOf(v)
-	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+	if t == nil || t.Kind() != reflect.Pointer {
 		return false
 	}
-	fields := fieldsOf(t.Elem())
-	var seen [maxFlatFields]string
-	n := 0
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
+	sc := fastScanner{b: body}
+	sc.skipSpace()
+	if sc.i >= len(sc.b) || sc.b[sc.i] != '{' {
+		return false // null, or not an object: the full path says which
+	}
+	if !sc.value(t.Elem(), 0) {
 		return false
 	}
-	i = skipSpace(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		i++
-	} else {
-		for {
-			// "key"
-			if i >= len(body) || body[i] != '"' {
-				return false
-			}
-			start := i + 1
-			end := start
-			for end < len(body) && body[end] != '"' {
-				if c := body[end]; c == '\\' || c < 0x20 {
-					return false
-				}
-				end++
-			}
-			if end >= len(body) {
-				return false
-			}
-			key := body[start:end]
-			if _, ok := fields[string(key)]; !ok || n == maxFlatFields {
-				return false
-			}
-			for _, k := range seen[:n] {
-				if k == string(key) {
-					return false
-				}
-			}
-			seen[n] = string(key)
-			n++
-			// :
-			i = skipSpace(body, end+1)
-			if i >= len(body) || body[i] != ':' {
-				return false
-			}
-			// a scalar value
-			i = skipSpace(body, i+1)
-			if i >= len(body) {
-				return false
-			}
-			switch body[i] {
-			case '{', '[':
-				return false
-			case '"':
-				i++
-				for i < len(body) && body[i] != '"' {
-					if body[i] == '\\' {
-						i++
-					}
-					i++
-				}
-				if i >= len(body) {
-					return false
-				}
-				i++
-			default:
-				for i < len(body) && !isSpace(body[i]) && body[i] != ',' && body[i] != '}' {
-					i++
-				}
-			}
-			// , or }
-			i = skipSpace(body, i)
-			if i >= len(body) {
-				return false
-			}
-			if body[i] == '}' {
-				i++
-				break
-			}
-			if body[i] != ',' {
-				return false
-			}
-			i = skipSpace(body, i+1)
-		}
-	}
-	if skipSpace(body, i) != len(body) {
+	sc.skipSpace()
+	if sc.i != len(sc.b) {
 		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -296,11 +222,183 @@ func decodeFlat(body []byte, v any) bool {
 	return true
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
+// fastScanner walks a JSON text for decodeFast.
+type fastScanner struct {
+	b []byte
+	i int
 }
+
+func (sc *fastScanner) skipSpace() {
+	for sc.i < len(sc.b) && isSpace(sc.b[sc.i]) {
+		sc.i++
+	}
+}
+
+// value checks the value at sc.i, to be decoded into t (nil: unknown, as
+// under an interface).
+func (sc *fastScanner) value(t reflect.Type, depth int) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	sc.skipSpace()
+	if sc.i >= len(sc.b) {
+		return false
+	}
+	switch sc.b[sc.i] {
+	case '{':
+		if depth >= maxFastDepth {
+			return false
+		}
+		return sc.object(t, depth+1)
+	case '[':
+		if depth >= maxFastDepth {
+			return false
+		}
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		sc.i++
+		sc.skipSpace()
+		if sc.i < len(sc.b) && sc.b[sc.i] == ']' {
+			sc.i++
+			return true
+		}
+		for {
+			if !sc.value(elem, depth+1) {
+				return false
+			}
+			sc.skipSpace()
+			if sc.i >= len(sc.b) {
+				return false
+			}
+			switch sc.b[sc.i] {
+			case ']':
+				sc.i++
+				return true
+			case ',':
+				sc.i++
+			default:
+				return false
+			}
+		}
+	case '"':
+		_, _, ok := sc.str()
+		return ok
+	}
+	// A number or a literal: its syntax is json.Unmarshal's to check.
+	for sc.i < len(sc.b) {
+		switch c := sc.b[sc.i]; {
+		case isSpace(c), c == ',', c == '}', c == ']':
+			return true
+		case c == '{', c == '[', c == '"':
+			return false
+		}
+		sc.i++
+	}
+	return true
+}
+
+// str skips the string at sc.i and returns its raw bytes, whether it
+// holds no escape sequence, and whether it is a string at all.
+func (sc *fastScanner) str() (raw []byte, plain, ok bool) {
+	start := sc.i + 1
+	plain = true
+	for sc.i = start; sc.i < len(sc.b); sc.i++ {
+		switch c := sc.b[sc.i]; {
+		case c == '"':
+			sc.i++
+			return sc.b[start : sc.i-1], plain, true
+		case c == '\\':
+			plain = false
+			sc.i++
+		case c < 0x20:
+			return nil, false, false
+		}
+	}
+	return nil, false, false
+}
+
+// object checks the object at sc.i, to be decoded into t.
+func (sc *fastScanner) object(t reflect.Type, depth int) bool {
+	var fields map[string]reflect.Type
+	isStruct := t != nil && t.Kind() == reflect.Struct
+	if isStruct {
+		fields = fieldsOf(t)
+	}
+	var mapElem reflect.Type
+	if t != nil && t.Kind() == reflect.Map {
+		mapElem = t.Elem()
+	}
+	var seenSmall [8]string
+	seen := seenSmall[:0]
+	var seenMap map[string]bool // past 8 keys
+	sc.i++                      // {
+	sc.skipSpace()
+	if sc.i < len(sc.b) && sc.b[sc.i] == '}' {
+		sc.i++
+		return true
+	}
+	for {
+		sc.skipSpace()
+		if sc.i >= len(sc.b) || sc.b[sc.i] != '"' {
+			return false
+		}
+		raw, plain, ok := sc.str()
+		if !ok || !plain {
+			return false // an escaped key: the full path compares it decoded
+		}
+		key := string(raw)
+		if seenMap != nil {
+			if seenMap[key] {
+				return false
+			}
+			seenMap[key] = true
+		} else {
+			for _, k := range seen {
+				if k == key {
+					return false
+				}
+			}
+			if len(seen) < cap(seen) {
+				seen = append(seen, key)
+			} else {
+				seenMap = make(map[string]bool, 16)
+				for _, k := range seen {
+					seenMap[k] = true
+				}
+				seenMap[key] = true
+			}
+		}
+		ft := mapElem
+		if isStruct {
+			var known bool
+			if ft, known = fields[key]; !known {
+				return false
+			}
+		}
+		sc.skipSpace()
+		if sc.i >= len(sc.b) || sc.b[sc.i] != ':' {
+			return false
+		}
+		sc.i++
+		if !sc.value(ft, depth) {
+			return false
+		}
+		sc.skipSpace()
+		if sc.i >= len(sc.b) {
+			return false
+		}
+		switch sc.b[sc.i] {
+		case '}':
+			sc.i++
+			return true
+		case ',':
+			sc.i++
+		default:
+			return false
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
