@@ -5,15 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/minkms/minkms/kms"
-	"github.com/minkms/minkms/kms/kmstest"
-	"github.com/minkms/minkms/server/journal"
 )
 
 // TestBatchSlots: a node runs at most its batch slots' worth of batches at
@@ -22,26 +17,10 @@ import (
 // it runs.
 func TestBatchSlots(t *testing.T) {
 	cert := &x509.Certificate{RawSubjectPublicKeyInfo: []byte("the batch admin's public key")}
-	st := kmstest.New(t)
-	svc := kms.New(st, st, kms.Options{Admins: []kms.Identity{kms.IdentityOf(cert)}})
+	h := newKeyHandler(t, cert, "slots")
+	h.timeout = 200 * time.Millisecond
+	h.batchSlots = make(chan struct{}, 1)
 	ctx := context.Background()
-	if err := svc.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	caller, err := svc.Caller(ctx, kms.IdentityOf(cert))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateKey(ctx, caller, caller.Enclave, "slots", kms.AES256); err != nil {
-		t.Fatal(err)
-	}
-	registry, metrics, err := newRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	j := journal.New(slog.DiscardHandler, journal.Options{})
-	h := &handler{svc: svc, log: slog.New(j.Handler()), metrics: metrics, registry: registry,
-		timeout: 200 * time.Millisecond, journal: j, batchSlots: make(chan struct{}, 1)}
 	mux := h.routes()
 	batch := func() *httptest.ResponseRecorder {
 		body := []byte(`{"items":[{"op":"generate","name":"slots"}]}`)

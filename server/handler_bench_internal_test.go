@@ -28,6 +28,33 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 
+// newKeyHandler returns a handler over a kms (with its cache, as a node
+// has) whose only admin is cert's identity and which holds the AES key
+// name in the default enclave; no audit trail, no timeout.
+func newKeyHandler(tb testing.TB, cert *x509.Certificate, name string) *handler {
+	tb.Helper()
+	st := kmstest.New(tb)
+	svc := kms.New(st, st, kms.Options{Admins: []kms.Identity{kms.IdentityOf(cert)}, CacheMaxEntries: kms.DefaultCacheMaxEntries})
+	st.OnApply(svc.Invalidate)
+	ctx := context.Background()
+	if err := svc.Init(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	caller, err := svc.Caller(ctx, kms.IdentityOf(cert))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := svc.CreateKey(ctx, caller, caller.Enclave, name, kms.AES256); err != nil {
+		tb.Fatal(err)
+	}
+	registry, metrics, err := newRegistry()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	j := journal.New(slog.DiscardHandler, journal.Options{})
+	return &handler{svc: svc, log: slog.New(j.Handler()), metrics: metrics, registry: registry, journal: j}
+}
+
 // BenchmarkGenerateKeyHandler measures the server side of a KES data key
 // request alone, on one goroutine, without TLS and net/http: the
 // middleware, routing, authentication, metrics, the audit trail to a file
@@ -39,37 +66,19 @@ func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 //	go test -run '^$' -bench GenerateKeyHandler -benchmem ./server/
 func BenchmarkGenerateKeyHandler(b *testing.B) {
 	cert := &x509.Certificate{RawSubjectPublicKeyInfo: []byte("the bench admin's public key")}
-	st := kmstest.New(b)
-	svc := kms.New(st, st, kms.Options{Admins: []kms.Identity{kms.IdentityOf(cert)}, CacheMaxEntries: kms.DefaultCacheMaxEntries})
-	st.OnApply(svc.Invalidate)
-	ctx := context.Background()
-	if err := svc.Init(ctx); err != nil {
-		b.Fatal(err)
-	}
-	caller, err := svc.Caller(ctx, kms.IdentityOf(cert))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := svc.CreateKey(ctx, caller, caller.Enclave, "bench-generate", kms.AES256); err != nil {
-		b.Fatal(err)
-	}
-	registry, metrics, err := newRegistry()
-	if err != nil {
-		b.Fatal(err)
-	}
-	j := journal.New(slog.DiscardHandler, journal.Options{})
-	log := slog.New(j.Handler())
-	audit, err := newAuditTrail(j, log, LogConfig{AuditFile: filepath.Join(b.TempDir(), "audit.log")})
+	h := newKeyHandler(b, cert, "bench-generate")
+	h.timeout = 10 * time.Second
+	audit, err := newAuditTrail(h.journal, h.log, LogConfig{AuditFile: filepath.Join(b.TempDir(), "audit.log")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer audit.Close()
-	h := &handler{svc: svc, log: log, metrics: metrics, registry: registry, timeout: 10 * time.Second, journal: j, audit: audit}
+	h.audit = audit
 	mux := h.routes()
 
 	body := []byte(`{"context":"YnVja2V0L29iamVjdA=="}`)
 	state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
-	connCtx := context.WithValue(ctx, trackedConnKey{}, &trackedConn{}) // as ConnContext does
+	connCtx := context.WithValue(context.Background(), trackedConnKey{}, &trackedConn{}) // as ConnContext does
 	w := &discardWriter{h: make(http.Header)}
 	r := httptest.NewRequestWithContext(connCtx, http.MethodPut, "/v1/key/generate/bench-generate", bytes.NewReader(body))
 	r.TLS = state
