@@ -30,7 +30,8 @@ func (h *handler) auditRequests(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		aw := &auditWriter{ResponseWriter: w, h: h, r: r, start: time.Now()}
+		aw := &info(r.Context()).audit // no allocation of its own
+		*aw = auditWriter{ResponseWriter: w, h: h, r: r, start: time.Now()}
 		if h.audit.required {
 			if err := h.audit.Ready(); err != nil {
 				aw.refused = true
@@ -112,13 +113,13 @@ func (w *auditWriter) finish(status int) error {
 		Method: r.Method, Path: r.URL.EscapedPath(), Status: status,
 		Duration: time.Since(w.start), Remote: r.RemoteAddr,
 	}
-	if ri.caller != nil {
+	if ri.authed {
 		rec.Enclave = ri.caller.Enclave
 	}
 	rec.Action, rec.Object, rec.Enclave = actionOf(r, rec.Enclave)
 	rec.Batch = ri.batch
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		w.h.denied(r, rec, ri.caller == nil)
+		w.h.denied(r, rec, !ri.authed)
 	}
 	return w.h.audit.Record(rec)
 }
@@ -171,34 +172,71 @@ func actionOf(r *http.Request, enclave string) (action, object, encl string) {
 	if rctx == nil {
 		return "", "", enclave
 	}
-	pattern := rctx.RoutePattern()
-	param := func(k string) string { return rctx.URLParam(k) }
-	if e := param("enclave"); e != "" {
+	if e := rctx.URLParam("enclave"); e != "" {
 		enclave = e
 	}
+	ra := routeActionOf(routeOf(r), r.Method)
+	if ra.object != "" {
+		object = rctx.URLParam(ra.object)
+	}
+	return ra.action, object, enclave
+}
+
+// routeOf returns the pattern of the route r took: the one handle noted,
+// else chi's; "" when no route matched.
+func routeOf(r *http.Request) string {
+	if p := info(r.Context()).route; p != "" {
+		return p
+	}
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		return rctx.RoutePattern()
+	}
+	return ""
+}
+
+// routeAction is the action of a route and the path parameter that names
+// its object ("": none).
+type routeAction struct{ action, object string }
+
+// routeActions caches routeAction per route pattern and method. Both come
+// from chi's routing, not from the client: the patterns are the routes',
+// the methods those chi routes, so the cache is bounded.
+var routeActions sync.Map // [2]string{pattern, method} -> routeAction
+
+func routeActionOf(pattern, method string) routeAction {
+	k := [2]string{pattern, method}
+	if v, ok := routeActions.Load(k); ok {
+		return v.(routeAction)
+	}
+	ra := deriveRouteAction(pattern, method)
+	routeActions.Store(k, ra)
+	return ra
+}
+
+func deriveRouteAction(pattern, method string) routeAction {
 	if a, ok := fixedActions[pattern]; ok {
-		return a, "", enclave
+		return routeAction{action: a}
 	}
 	if rest, ok := strings.CutPrefix(pattern, "/v1/key/"); ok {
 		op, _, _ := strings.Cut(rest, "/")
-		obj := param("name")
+		obj := "name"
 		if op == "list" {
-			obj = param("prefix")
+			obj = "prefix"
 		}
-		return "key:" + op, obj, enclave
+		return routeAction{"key:" + op, obj}
 	}
 	if rest, ok := strings.CutPrefix(pattern, "/v1/enclaves"); ok {
 		parts := strings.Split(strings.Trim(rest, "/"), "/")
 		// "", "{enclave}", "{enclave}/keys", "{enclave}/keys/{name}", "{enclave}/keys/{name}/op", ".../versions/{version}"
-		noun, obj := "enclave", param("enclave")
+		noun, obj := "enclave", "enclave"
 		if len(parts) >= 2 {
 			switch parts[1] {
 			case "identities":
-				noun, obj = "identity", param("identity")
+				noun, obj = "identity", "identity"
 			case "policies":
-				noun, obj = "policy", param("name")
+				noun, obj = "policy", "name"
 			default:
-				noun, obj = "key", param("name")
+				noun, obj = "key", "name"
 			}
 		}
 		if parts[0] == "" {
@@ -206,23 +244,23 @@ func actionOf(r *http.Request, enclave string) (action, object, encl string) {
 		}
 		switch {
 		case len(parts) == 4 && parts[1] == "keys":
-			return "key:" + parts[3], obj, enclave
+			return routeAction{"key:" + parts[3], obj}
 		case len(parts) > 4:
-			return "key:delete", obj, enclave // a key version
-		case r.Method == http.MethodGet && (parts[0] == "" || len(parts) == 2):
-			return noun + ":list", obj, enclave
-		case r.Method == http.MethodGet:
-			return noun + ":describe", obj, enclave
-		case r.Method == http.MethodDelete:
-			return noun + ":delete", obj, enclave
+			return routeAction{"key:delete", obj} // a key version
+		case method == http.MethodGet && (parts[0] == "" || len(parts) == 2):
+			return routeAction{noun + ":list", obj}
+		case method == http.MethodGet:
+			return routeAction{noun + ":describe", obj}
+		case method == http.MethodDelete:
+			return routeAction{noun + ":delete", obj}
 		default:
-			return noun + ":create", obj, enclave
+			return routeAction{noun + ":create", obj}
 		}
 	}
 	if strings.HasPrefix(pattern, "/v1/cluster/") {
-		return "cluster:" + strings.ToLower(r.Method), param("id"), enclave
+		return routeAction{"cluster:" + strings.ToLower(method), "id"}
 	}
-	return "", "", enclave
+	return routeAction{}
 }
 
 // fixedActions names the actions of the routes that act on no object.

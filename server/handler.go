@@ -48,6 +48,10 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 // handle adapts an apiFunc: one place writes every error.
 func (h *handler) handle(f apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// chi set r.Pattern to the whole pattern of the route taken:
+		// the metrics and the audit trail read it from here rather than
+		// join chi's patterns again (routeOf).
+		info(r.Context()).route = r.Pattern
 		if err := f(w, r); err != nil {
 			writeError(w, r, h.log, err)
 		}
@@ -55,13 +59,21 @@ func (h *handler) handle(f apiFunc) http.HandlerFunc {
 }
 
 // routes builds the router of the client API. Order matters: request id
-// first, metrics and access log around everything else, panic recovery
+// and context first (outside chi), metrics and access log around everything else, panic recovery
 // inside them (so that a panic is counted and logged as the 500 it
 // answers), the encoded-slash check before routing; then, per route, name
 // validation before authentication before the handler.
 func (h *handler) routes() http.Handler {
+	r := h.router()
+	// The request's context (reqctx.go) comes before chi, so that chi
+	// routes with the routing context it holds.
+	return withRequest(r, r)
+}
+
+// router is the router of routes, without the request's context.
+func (h *handler) router() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(withRequestInfo, h.metrics.middleware, h.accessLog, h.auditRequests, h.recoverPanics, h.rejectEncodedSlash, h.limitBody)
+	r.Use(h.metrics.middleware, h.accessLog, h.auditRequests, h.recoverPanics, h.rejectEncodedSlash, h.limitBody)
 	r.NotFound(h.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	r.MethodNotAllowed(h.handle(func(http.ResponseWriter, *http.Request) error { return errMethod }))
 

@@ -10,8 +10,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/minkms/minkms/api"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/minkms/minkms/api"
 )
 
 // kesLabelled are the only families KES clients accept with more than one

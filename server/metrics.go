@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -88,14 +87,12 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		m.kes.active.Inc()
 		defer m.kes.active.Dec()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		sw, w := recordStatus(r, w)
+		next.ServeHTTP(w, r)
 		took := time.Since(start)
-		route := "unmatched"
-		if rctx := chi.RouteContext(r.Context()); rctx != nil {
-			if p := rctx.RoutePattern(); p != "" {
-				route = p
-			}
+		route := routeOf(r)
+		if route == "" {
+			route = "unmatched"
 		}
 		method := r.Method
 		switch method {

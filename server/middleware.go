@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +25,18 @@ type requestInfo struct {
 	id       string
 	native   bool
 	identity kms.Identity
-	caller   *kms.Caller
+	caller   kms.Caller
+	authed   bool           // caller is set
+	route    string         // the route's pattern, once routed (see handle)
 	batch    map[string]int // a batch's items per action, for its audit record
+
+	// Parts of the request's state kept here so that they cost no
+	// allocations of their own: the X-Request-Id header value, the
+	// status the request answered (written through w) and the audit
+	// writer.
+	idHeader [1]string
+	w        statusWriter
+	audit    auditWriter
 }
 
 type requestInfoKey struct{}
@@ -46,10 +54,7 @@ func isNative(ctx context.Context) bool    { return info(ctx).native }
 // callerOf returns the authenticated caller of the request. Handlers behind
 // authenticate only call it.
 func callerOf(ctx context.Context) kms.Caller {
-	if c := info(ctx).caller; c != nil {
-		return *c
-	}
-	return kms.Caller{}
+	return info(ctx).caller
 }
 
 // statusWriter remembers the status a handler answered.
@@ -81,23 +86,37 @@ func (w *statusWriter) Status() int {
 	return w.status
 }
 
-// withRequestInfo gives the request an id (X-Request-Id) and the info the
-// other middleware fill in. It comes first.
-func withRequestInfo(next http.Handler) http.Handler {
+// withRequestInfo gives the request its context (reqctx.go): an id
+// (X-Request-Id), the info the other middleware fill in, and the status
+// it answers. It comes first. With mux, the context also holds chi's
+// routing context for mux.
+func withRequestInfo(next http.Handler) http.Handler { return withRequest(next, nil) }
+
+func withRequest(next http.Handler, mux chi.Routes) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b [8]byte
-		rand.Read(b[:])
-		ri := &requestInfo{id: hex.EncodeToString(b[:])}
-		w.Header()["X-Request-Id"] = []string{ri.id} // canonical already
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
+		c, w, r := newRequest(w, r, mux)
+		defer c.release()
+		next.ServeHTTP(w, r)
 	})
+}
+
+// recordStatus returns the recorder of the status r answers, and the
+// writer to answer through: the request info's recorder, which every
+// writer of the request writes through, and w; without request info, a
+// new recorder that wraps w, twice.
+func recordStatus(r *http.Request, w http.ResponseWriter) (*statusWriter, http.ResponseWriter) {
+	if ri := info(r.Context()); ri.w.ResponseWriter != nil {
+		return &ri.w, w
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	return sw, sw
 }
 
 // recoverPanics turns a panic in a handler into 500 "internal error" and
 // logs it with its stack, so that no request can take the node down.
 func (h *handler) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw, w := recordStatus(r, w)
 		defer func() {
 			v := recover()
 			if v == nil {
@@ -113,10 +132,10 @@ func (h *handler) recoverPanics(next http.Handler) http.Handler {
 				slog.Any("panic", v),
 				slog.String("stack", string(debug.Stack())))
 			if sw.status == 0 {
-				writeJSON(sw, errInternal.Status, map[string]string{"message": errInternal.Message})
+				writeJSON(w, errInternal.Status, map[string]string{"message": errInternal.Message})
 			}
 		}()
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -128,8 +147,8 @@ func (h *handler) accessLog(next http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		sw, w := recordStatus(r, w)
+		next.ServeHTTP(w, r)
 		ri := info(r.Context())
 		h.log.DebugContext(r.Context(), "Request",
 			slog.String("request_id", ri.id),
@@ -158,7 +177,12 @@ func (h *handler) limitBody(next http.Handler) http.Handler {
 			writeError(w, r, h.log, tooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		// A body with a Content-Length cannot run past it: net/http reads
+		// no more on HTTP/1.1 and resets an HTTP/2 stream that sends
+		// more. Only a body of unknown length needs the reader's limit.
+		if r.ContentLength < 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -177,10 +201,16 @@ func (h *handler) rejectEncodedSlash(next http.Handler) http.Handler {
 	})
 }
 
-// timeout bounds the request's context.
+// timeout bounds the request's context: the requestCtx's deadline, whose
+// timer starts only if something waits (reqctx.go); else a context of its
+// own.
 func timeout(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c, ok := r.Context().(*requestCtx); ok && c.setDeadline(time.Now().Add(d)) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), d)
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
@@ -235,7 +265,7 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, h.log, err)
 			return
 		}
-		ri.caller = &caller
+		ri.caller, ri.authed = caller, true
 		markAuthenticated(r.Context())
 		next.ServeHTTP(w, r)
 	})

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/minkms/minkms/api"
 	"github.com/minkms/minkms/kms"
 )
@@ -62,11 +60,11 @@ func TestPanicIsCounted(t *testing.T) {
 		registry: registry,
 		timeout:  time.Second,
 	}
-	mux := h.routes().(*chi.Mux)
+	mux := h.router()
 	mux.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/panic", nil))
+	withRequest(mux, mux).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/panic", nil))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status = %d, want 500", rec.Code)
 	}
