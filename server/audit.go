@@ -100,33 +100,57 @@ func (a *auditTrail) Record(rec api.AuditRecord) error {
 // maxAuditBatch is the most queued records drain writes with one write(2).
 const maxAuditBatch = 256
 
-// drain writes the queued records until Close: those already waiting
-// together, up to maxAuditBatch, in one write rather than a system call
-// per record, which under load was most of the trail's cost.
+// auditFlushDelay is how long drain gathers records after the first of a
+// batch before it writes them. Records came at the pace of the requests,
+// and written as soon as each arrived they cost a system call for every
+// one or two requests: under load 5 % of a node's CPU. 2 ms adds nothing
+// that a reader of the file can notice, and nothing to what a crash loses
+// that an asynchronous trail could not lose anyway (the queue); the
+// required trail (log.audit_required) writes each record before its
+// answer and is not delayed.
+const auditFlushDelay = 2 * time.Millisecond
+
+// drain writes the queued records until Close: those that arrive within
+// auditFlushDelay of the first, up to maxAuditBatch, in one write rather
+// than a system call per record. Close writes what is left.
 func (a *auditTrail) drain() {
 	defer close(a.done)
 	var buf []byte
-	for rec := range a.queue {
-		buf = a.appendLine(buf[:0], rec)
-		n := 1
-	more:
-		for n < maxAuditBatch {
-			select {
-			case rec, ok := <-a.queue:
-				if !ok {
-					break more
-				}
-				buf = a.appendLine(buf, rec)
-				n++
-			default:
-				break more
-			}
+	n := 0
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	armed := false
+	write := func() {
+		if armed {
+			flush.Stop()
+			armed = false
 		}
-		if len(buf) > 0 {
+		if n > 0 && len(buf) > 0 {
 			a.writeLines(buf, n)
 		}
+		buf, n = buf[:0], 0
 		if cap(buf) > 1<<20 {
 			buf = nil // a burst's buffer is not kept
+		}
+	}
+	for {
+		select {
+		case rec, ok := <-a.queue:
+			if !ok {
+				write()
+				return
+			}
+			buf = a.appendLine(buf, rec)
+			n++
+			if n >= maxAuditBatch {
+				write()
+			} else if !armed {
+				flush.Reset(auditFlushDelay)
+				armed = true
+			}
+		case <-flush.C:
+			armed = false
+			write()
 		}
 	}
 }
