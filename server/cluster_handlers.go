@@ -45,10 +45,10 @@ const maxNodeID = 128
 
 // clusterRoutes registers the routes under /v1/cluster.
 func (h *handler) clusterRoutes(r chi.Router, putOrPost func(chi.Router, string, apiFunc)) {
-	r.Get("/members", h.handle(h.clusterMembers))
-	putOrPost(r, "/members", h.addNode)
-	r.Delete("/members/{id}", h.handle(h.removeNode))
-	r.Get("/status", h.handle(h.clusterStatus))
+	r.Get("/v1/cluster/members", h.handle(h.clusterMembers))
+	putOrPost(r, "/v1/cluster/members", h.addNode)
+	r.Delete("/v1/cluster/members/{id}", h.handle(h.removeNode))
+	r.Get("/v1/cluster/status", h.handle(h.clusterStatus))
 }
 
 // clusterNode returns the cluster after checking that the caller is a
