@@ -79,18 +79,25 @@ func BenchmarkGenerateKeyHandler(b *testing.B) {
 	body := []byte(`{"context":"YnVja2V0L29iamVjdA=="}`)
 	state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
 	connCtx := context.WithValue(context.Background(), trackedConnKey{}, &trackedConn{}) // as ConnContext does
-	w := &discardWriter{h: make(http.Header)}
-	r := httptest.NewRequestWithContext(connCtx, http.MethodPut, "/v1/key/generate/bench-generate", bytes.NewReader(body))
-	r.TLS = state
-	if mux.ServeHTTP(w, r); w.status != http.StatusOK {
-		b.Fatalf("status %d", w.status)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		r := httptest.NewRequestWithContext(connCtx, http.MethodPut, "/v1/key/generate/bench-generate", bytes.NewReader(body))
-		r.TLS = state
-		w.h = make(http.Header)
-		mux.ServeHTTP(w, r)
+	for _, route := range []struct{ name, path string }{
+		{"kes", "/v1/key/generate/bench-generate"},
+		{"native", "/v1/enclaves/" + kms.DefaultEnclave + "/keys/bench-generate/generate"},
+	} {
+		b.Run(route.name, func(b *testing.B) {
+			w := &discardWriter{h: make(http.Header)}
+			r := httptest.NewRequestWithContext(connCtx, http.MethodPut, route.path, bytes.NewReader(body))
+			r.TLS = state
+			if mux.ServeHTTP(w, r); w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				r := httptest.NewRequestWithContext(connCtx, http.MethodPut, route.path, bytes.NewReader(body))
+				r.TLS = state
+				w.h = make(http.Header)
+				mux.ServeHTTP(w, r)
+			}
+		})
 	}
 }
