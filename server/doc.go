@@ -28,10 +28,21 @@
 // if one is idle (workers.go): net/http starts a goroutine per HTTP/2
 // request, and growing its small stack through the middleware below cost
 // more than any of them. An HTTP/1.1 request runs on its connection's
-// goroutine, which keeps its stack. Native bodies that are plain JSON
-// (no escaped keys) are checked for strictness in one pass over their bytes
-// and decoded with json.Unmarshal (decodeFast); the others take a token walk
-// that names what is wrong. The audit trail encodes its lines by hand.
+// goroutine, which keeps its stack. The bodies of the key operations (flat
+// objects of plain strings, base64 and integers) are decoded by hand
+// (decodeFlat); other native bodies that are plain JSON (no escaped keys)
+// are checked for strictness in one pass over their bytes and decoded with
+// json.Unmarshal (decodeFast); the others take a token walk that names
+// what is wrong. The audit trail encodes its lines by hand and writes them
+// in batches gathered for up to 2 ms.
+//
+// A request has one context, made before routing (reqctx.go): it holds the
+// request's info (id, caller, route, the status it answered, the audit
+// writer) and chi's routing context, so that no middleware copies the
+// request to add a value, and the per-route timeout is a deadline whose
+// timer starts only if something waits on the context. Every route is
+// routed once: the native routes are registered with their whole paths in
+// groups, not in sub-routers.
 //
 // A request passes, in order: a request id; the metrics (counted by route
 // pattern, never by raw path) and the access log; panic recovery (a panic
