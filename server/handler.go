@@ -59,10 +59,12 @@ func (h *handler) handle(f apiFunc) http.HandlerFunc {
 }
 
 // routes builds the router of the client API. Order matters: request id
-// and context first (outside chi), metrics and access log around everything else, panic recovery
-// inside them (so that a panic is counted and logged as the 500 it
-// answers), the encoded-slash check before routing; then, per route, name
-// validation before authentication before the handler.
+// and context first (outside chi), metrics and access log around
+// everything else, panic recovery inside them (so that a panic is counted
+// and logged as the 500 it answers), the encoded-slash check before
+// routing; then routing (the key operations by fastRoutes, the rest by
+// chi) and, per route, name validation before authentication before the
+// handler.
 func (h *handler) routes() http.Handler {
 	r := h.router()
 	// The request's context (reqctx.go) comes before chi, so that chi
@@ -73,7 +75,8 @@ func (h *handler) routes() http.Handler {
 // router is the router of routes, without the request's context.
 func (h *handler) router() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(h.metrics.middleware, h.accessLog, h.auditRequests, h.recoverPanics, h.rejectEncodedSlash, h.limitBody)
+	fast := &fastRoutes{} // built below, once the routes are registered
+	r.Use(h.metrics.middleware, h.accessLog, h.auditRequests, h.recoverPanics, h.rejectEncodedSlash, h.limitBody, fast.middleware)
 	r.NotFound(h.handle(func(http.ResponseWriter, *http.Request) error { return errNotFound }))
 	r.MethodNotAllowed(h.handle(func(http.ResponseWriter, *http.Request) error { return errMethod }))
 
@@ -160,6 +163,7 @@ func (h *handler) router() *chi.Mux {
 	if h.pprof {
 		h.pprofRoutes(r)
 	}
+	fast.build(r)
 	return r
 }
 
