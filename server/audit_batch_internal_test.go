@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/minkms/minkms/api"
 	"github.com/minkms/minkms/server/journal"
@@ -65,5 +67,37 @@ func TestAuditTrailBatchedWrites(t *testing.T) {
 	}
 	if lines == 0 {
 		t.Fatal("no records written")
+	}
+}
+
+// TestAuditTrailFlushesAlone: a lone record reaches the file within the
+// flush delay, without more records or a Close to push it, and so does
+// the next one.
+func TestAuditTrailFlushesAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	j := journal.New(slog.DiscardHandler, journal.Options{})
+	a, err := newAuditTrail(j, slog.New(slog.DiscardHandler), LogConfig{AuditFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for n := 1; n <= 2; n++ {
+		a.Record(api.AuditRecord{RequestID: fmt.Sprint(n), Status: 200})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Count(b, []byte("\n")); got == n {
+				break
+			} else if got > n {
+				t.Fatalf("%d lines after %d records", got, n)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("record %d not in the file after 10s", n)
+			}
+			time.Sleep(auditFlushDelay)
+		}
 	}
 }

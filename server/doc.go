@@ -34,7 +34,7 @@
 // are checked for strictness in one pass over their bytes and decoded with
 // json.Unmarshal (decodeFast); the others take a token walk that names
 // what is wrong. The audit trail encodes its lines by hand and writes them
-// in batches gathered for up to 2 ms.
+// in batches gathered for up to 10 ms.
 //
 // A request has one context, made before routing (reqctx.go): it holds the
 // request's info (id, caller, route, the status it answered, the audit
