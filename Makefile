@@ -13,7 +13,8 @@
 #               print one table (ops/s, p99, server CPU per request, ratios to the baseline),
 #               also written to bench-results.txt; BENCH_DURATION (5s), BENCH_CONCURRENCY (64),
 #               BENCH_HTTP1=1 for HTTP/1.1 clients instead of the SDK's HTTP/2,
-#               BENCH_ONLY=REGEXP to run only the scenarios whose name matches
+#               BENCH_ONLY=REGEXP to run only the scenarios whose name matches,
+#               BENCH_ROUNDS (3) pairs of baseline and minkms runs per compared row
 #   make build  build bin/minkms
 #   make lint   gofmt and go vet
 
@@ -49,9 +50,10 @@ BENCH_DURATION    ?= 5s
 BENCH_CONCURRENCY ?= 64
 BENCH_HTTP1       ?=
 BENCH_ONLY        ?=
+BENCH_ROUNDS      ?= 3
 bench: build
 	$(GO) run ./internal/benchrun -bin $(BIN) -out bench-results.txt \
-	  -duration $(BENCH_DURATION) -concurrency $(BENCH_CONCURRENCY) $(if $(BENCH_HTTP1),-http1) $(if $(BENCH_ONLY),-only '$(BENCH_ONLY)')
+	  -duration $(BENCH_DURATION) -concurrency $(BENCH_CONCURRENCY) -rounds $(BENCH_ROUNDS) $(if $(BENCH_HTTP1),-http1) $(if $(BENCH_ONLY),-only '$(BENCH_ONLY)')
 
 # fuzz runs each fuzz target for a short while (FUZZTIME, default 30s).
 FUZZTIME ?= 30s

@@ -2,9 +2,15 @@
 // cluster and the baseline server (minkms bench baseline, a bare HTTPS
 // server with the same mutual TLS that decodes the request JSON and answers
 // a fixed response), runs the standard scenarios of minkms bench against
-// both, interleaved, and prints one table of operations per second, p99
-// latency and server CPU time per request, each also as a ratio to the
-// baseline. It writes the table to -out as well.
+// both, and prints one table of operations per second, p99 latency and
+// server CPU time per request, each also as a ratio to the baseline. It
+// writes the table to -out as well.
+//
+// Every row compared with the baseline is measured in -rounds pairs, a
+// baseline run right before each run of the row, and reports the medians
+// and the median ratio, with the lowest and highest ratio of the pairs: on
+// a shared machine the load moves between runs minutes apart, and a ratio
+// of two runs seconds apart is steadier than either figure.
 //
 //	go run ./internal/benchrun -bin bin/minkms -out bench-results.txt
 package main
@@ -25,6 +31,7 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,10 +46,15 @@ func main() {
 	concurrency := flag.Int("concurrency", 64, "concurrent clients")
 	http1 := flag.Bool("http1", false, "HTTP/1.1 clients rather than the SDK's HTTP/2")
 	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression")
+	rounds := flag.Int("rounds", 3, "pairs of baseline and minkms runs per row compared with the baseline")
 	flag.Parse()
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "benchrun: -rounds must be at least 1")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &runner{bin: *bin, duration: *duration, warmup: *warmup, concurrency: *concurrency, http1: *http1}
+	r := &runner{bin: *bin, duration: *duration, warmup: *warmup, concurrency: *concurrency, http1: *http1, rounds: *rounds}
 	if *only != "" {
 		re, err := regexp.Compile(*only)
 		if err != nil {
@@ -63,6 +75,7 @@ type runner struct {
 	warmup      time.Duration
 	concurrency int
 	http1       bool
+	rounds      int            // baseline and minkms pairs per compared row
 	only        *regexp.Regexp // nil: every scenario
 }
 
@@ -158,11 +171,12 @@ func (r *runner) run(ctx context.Context, outFile string) error {
 		r.concurrency, proto, r.duration, r.warmup, machine())
 	fmt.Fprintf(&table, "clients, the three nodes and the baseline on the same machine (load average before the run: %s);\n", loadAverage())
 	fmt.Fprintf(&table, "server CPU = user+system time of the serving processes / requests: the baseline, the node that served (one node) or all three;\n")
-	fmt.Fprintf(&table, "all nodes = the three nodes' CPU together, the idle ones' heartbeats included\n\n")
+	fmt.Fprintf(&table, "all nodes = the three nodes' CPU together, the idle ones' heartbeats included;\n")
+	fmt.Fprintf(&table, "each row compared with the baseline: the medians of %d pairs of runs, a baseline run right before each, and the median ratio (lowest–highest of the pairs)\n\n", r.rounds)
 	fmt.Fprintln(&table, "| scenario | server | ops/s | p99 | server CPU µs/op | all nodes µs/op | ops/s vs baseline | CPU vs baseline |")
 	fmt.Fprintln(&table, "|---|---|---:|---:|---:|---:|---:|---:|")
-	baselines := map[string]result{}
-	unbatched := map[string]result{} // per operation: its first single-request row, against one node
+	shownBaseline := map[string]bool{}
+	unbatched := map[string]float64{} // per operation: ops/s of its first single-request row, against one node
 	for _, s := range scenarios {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -170,42 +184,58 @@ func (r *runner) run(ctx context.Context, outFile string) error {
 		if r.only != nil && !r.only.MatchString(s.name) {
 			continue
 		}
-		bl, ok := baselines[s.op]
-		if !ok && s.batch <= 1 {
-			fmt.Fprintf(os.Stderr, "baseline %s ...\n", s.op)
-			if bl, err = r.bench(ctx, s.op, "admin", 0, []string{b.Server}, b.CAFile, c.APIKey, []int{b.PID}); err != nil {
-				return fmt.Errorf("baseline %s: %w", s.op, err)
-			}
-			baselines[s.op] = bl
-			fmt.Fprintf(&table, "| %s (baseline) | baseline | %.0f | %.2f ms | %.1f | – | 1.00× | 1.00× |\n",
-				s.op, bl.OpsPerSec, bl.LatencyMS.P99, bl.CPU)
-		}
 		servers := c.Servers[:1]
 		if s.allNodes {
 			servers = c.Servers
 		}
-		fmt.Fprintf(os.Stderr, "%s ...\n", s.name)
-		m, err := r.bench(ctx, s.op, s.identity, s.batch, servers, c.CAFile, c.APIKey, nodePIDs)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
 		if s.batch > 1 {
 			// The baseline answers no batches: the row compares the data
 			// keys per second with the same operation unbatched.
+			fmt.Fprintf(os.Stderr, "%s ...\n", s.name)
+			m, err := r.bench(ctx, s.op, s.identity, s.batch, servers, c.CAFile, c.APIKey, nodePIDs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
 			vs := "–"
 			if u, ok := unbatched[s.op]; ok {
-				vs = fmt.Sprintf("%.1f× unbatched", m.OpsPerSec/u.OpsPerSec)
+				vs = fmt.Sprintf("%.1f× unbatched", m.OpsPerSec/u)
 			}
 			fmt.Fprintf(&table, "| %s | minkms | %.0f | %.2f ms | %.1f | %.1f | %s | – |\n",
 				s.name, m.OpsPerSec, m.LatencyMS.P99, m.servingCPU(!s.allNodes), m.CPU, vs)
 			continue
 		}
-		if _, ok := unbatched[s.op]; !ok && !s.allNodes && s.identity == "admin" {
-			unbatched[s.op] = m
+		var bls, ms []result
+		var opsRatio, cpuRatio []float64
+		for i := range r.rounds {
+			fmt.Fprintf(os.Stderr, "baseline %s, then %s (%d/%d) ...\n", s.op, s.name, i+1, r.rounds)
+			bl, err := r.bench(ctx, s.op, "admin", 0, []string{b.Server}, b.CAFile, c.APIKey, []int{b.PID})
+			if err != nil {
+				return fmt.Errorf("baseline %s: %w", s.op, err)
+			}
+			m, err := r.bench(ctx, s.op, s.identity, s.batch, servers, c.CAFile, c.APIKey, nodePIDs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			bls, ms = append(bls, bl), append(ms, m)
+			opsRatio = append(opsRatio, m.OpsPerSec/bl.OpsPerSec)
+			cpuRatio = append(cpuRatio, m.servingCPU(!s.allNodes)/bl.CPU)
 		}
-		cpu := m.servingCPU(!s.allNodes)
-		fmt.Fprintf(&table, "| %s | minkms | %.0f | %.2f ms | %.1f | %.1f | %.2f× | %.2f× |\n",
-			s.name, m.OpsPerSec, m.LatencyMS.P99, cpu, m.CPU, m.OpsPerSec/bl.OpsPerSec, cpu/bl.CPU)
+		if !shownBaseline[s.op] {
+			shownBaseline[s.op] = true
+			fmt.Fprintf(&table, "| %s (baseline) | baseline | %.0f | %.2f ms | %.1f | – | 1.00× | 1.00× |\n", s.op,
+				median(bls, func(r result) float64 { return r.OpsPerSec }),
+				median(bls, func(r result) float64 { return r.LatencyMS.P99 }),
+				median(bls, func(r result) float64 { return r.CPU }))
+		}
+		opsPerSec := median(ms, func(r result) float64 { return r.OpsPerSec })
+		if _, ok := unbatched[s.op]; !ok && !s.allNodes && s.identity == "admin" {
+			unbatched[s.op] = opsPerSec
+		}
+		fmt.Fprintf(&table, "| %s | minkms | %.0f | %.2f ms | %.1f | %.1f | %s | %s |\n", s.name, opsPerSec,
+			median(ms, func(r result) float64 { return r.LatencyMS.P99 }),
+			median(ms, func(m result) float64 { return m.servingCPU(!s.allNodes) }),
+			median(ms, func(r result) float64 { return r.CPU }),
+			ratio(opsRatio), ratio(cpuRatio))
 	}
 	os.Stdout.Write(table.Bytes())
 	if err := os.WriteFile(outFile, table.Bytes(), 0o644); err != nil {
@@ -213,6 +243,37 @@ func (r *runner) run(ctx context.Context, outFile string) error {
 	}
 	fmt.Fprintf(os.Stderr, "written to %s\n", outFile)
 	return nil
+}
+
+// median returns the median of f over rs (the mean of the middle two of an
+// even number).
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return medianOf(v)
+}
+
+func medianOf(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// ratio formats the median of ratios and, of more than one, their range.
+func ratio(v []float64) string {
+	if len(v) == 1 {
+		return fmt.Sprintf("%.2f×", v[0])
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", medianOf(v), slices.Min(v), slices.Max(v))
 }
 
 // bench runs minkms bench --json for one operation and returns its result.
