@@ -20,7 +20,8 @@ import (
 // default records are written in the background, and a failure is counted
 // and logged but does not hold up requests.
 
-// auditQueue is how many records wait for the file in the background mode.
+// auditQueue is how many records wait for the file in the background mode;
+// more are dropped, counted and logged.
 const auditQueue = 4096
 
 // auditWarnEvery bounds how often a failing audit file is logged.
@@ -42,9 +43,15 @@ type auditTrail struct {
 	lastErr  error
 	lastWarn time.Time
 
-	qmu      sync.RWMutex         // held to send to queue, and to close it
-	queue    chan api.AuditRecord // nil when required or without a file
-	done     chan struct{}
+	// The background mode's lines waiting for the file (drain).
+	pmu      sync.Mutex
+	pending  []byte // encoded lines
+	pendingN int    // records in pending
+	spare    []byte // drain's: the last batch's buffer, for the next
+	wake     chan struct{}
+	stop     chan struct{} // closed by Close
+	done     chan struct{} // closed by drain when it has written the last
+
 	failures atomic.Uint64 // records that could not be written to the file
 	closed   atomic.Bool
 }
@@ -62,8 +69,7 @@ func newAuditTrail(j *journal.Journal, log *slog.Logger, c LogConfig) (*auditTra
 	}
 	a.file = f
 	if !a.required {
-		a.queue = make(chan api.AuditRecord, auditQueue)
-		a.done = make(chan struct{})
+		a.wake, a.stop, a.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		go a.drain()
 	}
 	return a, nil
@@ -84,21 +90,42 @@ func (a *auditTrail) Record(rec api.AuditRecord) error {
 	case a.required:
 		return a.write(rec)
 	}
-	a.qmu.RLock()
-	defer a.qmu.RUnlock()
-	if a.closed.Load() {
+	// Encoded here, on the request's goroutine, so that the lock is held
+	// for a copy only.
+	lp := auditLineBufs.Get().(*[]byte)
+	defer auditLineBufs.Put(lp)
+	line, err := appendAuditJSON((*lp)[:0], &rec)
+	if err != nil {
+		a.failed(err, 1)
 		return nil
 	}
-	select {
-	case a.queue <- rec:
-	default:
+	line = append(line, '\n')
+	*lp = line
+	a.pmu.Lock()
+	if a.closed.Load() {
+		a.pmu.Unlock()
+		return nil
+	}
+	if a.pendingN >= auditQueue {
+		a.pmu.Unlock()
 		a.failed(errors.New("the audit file writer is behind: record dropped"), 1)
+		return nil
+	}
+	first := a.pendingN == 0
+	a.pending = append(a.pending, line...)
+	a.pendingN++
+	a.pmu.Unlock()
+	if first {
+		select {
+		case a.wake <- struct{}{}:
+		default: // drain was woken already
+		}
 	}
 	return nil
 }
 
-// maxAuditBatch is the most queued records drain writes with one write(2).
-const maxAuditBatch = 256
+// auditLineBufs are the buffers Record encodes a line in.
+var auditLineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // auditFlushDelay is how long drain gathers records after the first of a
 // batch before it writes them. Records come at the pace of the requests,
@@ -110,60 +137,46 @@ const maxAuditBatch = 256
 // before its answer and is not delayed. docs/deploy.md says so.
 const auditFlushDelay = 10 * time.Millisecond
 
-// drain writes the queued records until Close: those that arrive within
-// auditFlushDelay of the first, up to maxAuditBatch, in one write rather
-// than a system call per record. Close writes what is left.
+// drain writes the pending records until Close: the records that arrive
+// within auditFlushDelay of the first of a batch, in one write. It wakes
+// once per batch, not once per record: a wake-up per request cost the
+// scheduler more than the write. Close writes what is left.
 func (a *auditTrail) drain() {
 	defer close(a.done)
-	var buf []byte
-	n := 0
-	flush := time.NewTimer(time.Hour)
-	flush.Stop()
-	armed := false
-	write := func() {
-		if armed {
-			flush.Stop()
-			armed = false
-		}
-		if n > 0 && len(buf) > 0 {
-			a.writeLines(buf, n)
-		}
-		buf, n = buf[:0], 0
-		if cap(buf) > 1<<20 {
-			buf = nil // a burst's buffer is not kept
-		}
-	}
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	for {
 		select {
-		case rec, ok := <-a.queue:
-			if !ok {
-				write()
-				return
-			}
-			buf = a.appendLine(buf, rec)
-			n++
-			if n >= maxAuditBatch {
-				write()
-			} else if !armed {
-				flush.Reset(auditFlushDelay)
-				armed = true
-			}
-		case <-flush.C:
-			armed = false
-			write()
+		case <-a.wake:
+		case <-a.stop:
+			a.flush()
+			return
 		}
+		t.Reset(auditFlushDelay)
+		select {
+		case <-t.C:
+		case <-a.stop:
+			t.Stop()
+			a.flush()
+			return
+		}
+		a.flush()
 	}
 }
 
-// appendLine appends rec's JSON line to buf; a record that cannot be
-// encoded is counted as failed and left out.
-func (a *auditTrail) appendLine(buf []byte, rec api.AuditRecord) []byte {
-	out, err := appendAuditJSON(buf, &rec)
-	if err != nil {
-		a.failed(err, 1)
-		return buf
+// flush writes the pending records. Only drain calls it.
+func (a *auditTrail) flush() {
+	a.pmu.Lock()
+	buf, n := a.pending, a.pendingN
+	a.pending, a.pendingN = a.spare[:0], 0
+	a.pmu.Unlock()
+	if n > 0 {
+		a.writeLines(buf, n)
 	}
-	return append(out, '\n')
+	if cap(buf) > 1<<20 {
+		buf = nil // a burst's buffer is not kept
+	}
+	a.spare = buf[:0]
 }
 
 // write appends rec to the file; after a failure it tries once to reopen
@@ -270,10 +283,12 @@ func (a *auditTrail) Close() error {
 	if a == nil || a.path == "" || !a.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if a.queue != nil {
-		a.qmu.Lock()
-		close(a.queue)
-		a.qmu.Unlock()
+	if a.stop != nil {
+		// A Record that saw the trail open has its line pending before
+		// this lock is taken; the last flush writes it.
+		a.pmu.Lock()
+		a.pmu.Unlock()
+		close(a.stop)
 		<-a.done
 	}
 	a.mu.Lock()
