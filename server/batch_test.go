@@ -116,8 +116,9 @@ func TestBatch(t *testing.T) {
 // and a batch body over 1 MiB but under 8 MiB that is taken.
 func TestBatchLimits(t *testing.T) {
 	n := MustSharedNode(t)
-	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/limits-key", nil, nil)
-	item := api.BatchItem{Op: api.BatchHMAC, Name: "limits-key", Message: []byte("m")}
+	key := uniqueName("limits-key") // the shared node outlives a run: -count
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/"+key, nil, nil)
+	item := api.BatchItem{Op: api.BatchHMAC, Name: key, Message: []byte("m")}
 	many := make([]api.BatchItem, api.MaxBatchItems+1)
 	for i := range many {
 		many[i] = item
@@ -132,7 +133,7 @@ func TestBatchLimits(t *testing.T) {
 	big := bytes.Repeat([]byte{1}, 6<<10) // 8 KiB in base64
 	items := make([]api.BatchItem, 1000)
 	for i := range items {
-		items[i] = api.BatchItem{Op: api.BatchHMAC, Name: "limits-key", Message: big}
+		items[i] = api.BatchItem{Op: api.BatchHMAC, Name: key, Message: big}
 	}
 	var resp api.BatchResponse
 	n.MustOK(t, n.admin, http.MethodPost, "/v1/enclaves/default/batch", api.BatchRequest{Items: items}, &resp)
@@ -147,7 +148,7 @@ func TestBatchLimits(t *testing.T) {
 		t.Errorf("a batch of 12 MB = %d %q", r.Status, r.Message())
 	}
 	// Other routes keep the 1 MiB limit.
-	if r := n.MustDo(t, n.admin, http.MethodPut, "/v1/key/hmac/limits-key", api.HMACRequest{Message: bytes.Repeat([]byte{1}, 1<<20)}); r.Status != 413 {
+	if r := n.MustDo(t, n.admin, http.MethodPut, "/v1/key/hmac/"+key, api.HMACRequest{Message: bytes.Repeat([]byte{1}, 1<<20)}); r.Status != 413 {
 		t.Errorf("an HMAC of 1.3 MB = %d, want 413", r.Status)
 	}
 }
@@ -157,18 +158,19 @@ func TestBatchLimits(t *testing.T) {
 // wrong context is the one decrypt error; key:rewrap is needed.
 func TestRewrapRoutes(t *testing.T) {
 	n := MustSharedNode(t)
-	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/rw-key", nil, nil)
+	key := uniqueName("rw-key") // the shared node outlives a run: -count
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/create/"+key, nil, nil)
 	var gen api.GenerateKeyResponse
-	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/generate/rw-key", api.GenerateKeyRequest{Context: []byte("obj")}, &gen)
-	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/keys/rw-key/rotate", nil, nil)
-	for _, path := range []string{"/v1/key/rewrap/rw-key", "/v1/enclaves/default/keys/rw-key/rewrap"} {
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/key/generate/"+key, api.GenerateKeyRequest{Context: []byte("obj")}, &gen)
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/keys/"+key+"/rotate", nil, nil)
+	for _, path := range []string{"/v1/key/rewrap/" + key, "/v1/enclaves/default/keys/" + key + "/rewrap"} {
 		var rw api.RewrapResponse
 		n.MustOK(t, n.admin, http.MethodPost, path, api.RewrapRequest{Ciphertext: gen.Ciphertext, Context: []byte("obj")}, &rw)
 		if c, err := kms.ParseCiphertext(rw.Ciphertext); err != nil || c.KeyVersion != 2 || c.Format != 2 {
 			t.Fatalf("%s: rewrapped = %+v, %v", path, c, err)
 		}
 		var dec api.DecryptKeyResponse
-		n.MustOK(t, n.admin, http.MethodPut, "/v1/key/decrypt/rw-key", api.DecryptKeyRequest{Ciphertext: rw.Ciphertext, Context: []byte("obj")}, &dec)
+		n.MustOK(t, n.admin, http.MethodPut, "/v1/key/decrypt/"+key, api.DecryptKeyRequest{Ciphertext: rw.Ciphertext, Context: []byte("obj")}, &dec)
 		if !bytes.Equal(dec.Plaintext, gen.Plaintext) {
 			t.Fatalf("%s: the rewrapped ciphertext decrypts to another plaintext", path)
 		}
@@ -176,8 +178,8 @@ func TestRewrapRoutes(t *testing.T) {
 			t.Fatalf("%s with another context = %d %q", path, r.Status, r.Message())
 		}
 	}
-	user, _ := mustUser(t, n, "rw-decrypt-only", map[string][]string{"key:decrypt": {"rw-*"}, "key:encrypt": {"rw-*"}})
-	if r := n.MustDo(t, user, http.MethodPost, "/v1/key/rewrap/rw-key", api.RewrapRequest{Ciphertext: gen.Ciphertext, Context: []byte("obj")}); r.Status != 403 {
+	user, _ := mustUser(t, n, uniqueName("rw-decrypt-only"), map[string][]string{"key:decrypt": {"rw-*"}, "key:encrypt": {"rw-*"}})
+	if r := n.MustDo(t, user, http.MethodPost, "/v1/key/rewrap/"+key, api.RewrapRequest{Ciphertext: gen.Ciphertext, Context: []byte("obj")}); r.Status != 403 {
 		t.Fatalf("rewrap without key:rewrap = %d %q", r.Status, r.Message())
 	}
 }
@@ -186,6 +188,7 @@ func TestRewrapRoutes(t *testing.T) {
 // item's error matches the api sentinels.
 func TestBatchSDK(t *testing.T) {
 	n := MustSharedNode(t)
+	name := uniqueName("sdk-batch") // the shared node outlives a run: -count
 	key, err := api.ParseAPIKey(n.info.APIKey)
 	if err != nil {
 		t.Fatal(err)
@@ -195,18 +198,18 @@ func TestBatchSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := c.CreateKey(ctx, "sdk-batch"); err != nil {
+	if err := c.CreateKey(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	items := make([]api.BatchItem, 100)
 	for i := range items {
-		items[i] = api.BatchItem{Op: api.BatchGenerate, Name: "sdk-batch"}
+		items[i] = api.BatchItem{Op: api.BatchGenerate, Name: name}
 	}
 	res, err := c.Batch(ctx, items)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Enclave("default").RotateKey(ctx, "sdk-batch"); err != nil {
+	if _, err := c.Enclave("default").RotateKey(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	rewraps := make([]api.BatchItem, len(res))
@@ -214,15 +217,15 @@ func TestBatchSDK(t *testing.T) {
 		if err := r.Err(); err != nil {
 			t.Fatalf("item %d: %v", i, err)
 		}
-		rewraps[i] = api.BatchItem{Op: api.BatchRewrap, Name: "sdk-batch", Ciphertext: r.Ciphertext}
+		rewraps[i] = api.BatchItem{Op: api.BatchRewrap, Name: name, Ciphertext: r.Ciphertext}
 	}
-	rewraps = append(rewraps, api.BatchItem{Op: api.BatchRewrap, Name: "sdk-batch", Ciphertext: []byte("junk")})
+	rewraps = append(rewraps, api.BatchItem{Op: api.BatchRewrap, Name: name, Ciphertext: []byte("junk")})
 	out, err := c.Enclave("default").Batch(ctx, rewraps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range res {
-		pt, err := c.Decrypt(ctx, "sdk-batch", out[i].Ciphertext, nil)
+		pt, err := c.Decrypt(ctx, name, out[i].Ciphertext, nil)
 		if err != nil || !bytes.Equal(pt, res[i].Plaintext) {
 			t.Fatalf("rewrapped item %d: %v", i, err)
 		}
@@ -230,14 +233,14 @@ func TestBatchSDK(t *testing.T) {
 	if err := out[len(res)].Err(); !errors.Is(err, api.ErrDecrypt) {
 		t.Fatalf("junk item: %v, want ErrDecrypt", err)
 	}
-	ct, err := c.Rewrap(ctx, "sdk-batch", res[0].Ciphertext, nil)
+	ct, err := c.Rewrap(ctx, name, res[0].Ciphertext, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ct2, err := c.Enclave("default").Rewrap(ctx, "sdk-batch", ct, nil); err != nil || bytes.Equal(ct, ct2) {
+	if ct2, err := c.Enclave("default").Rewrap(ctx, name, ct, nil); err != nil || bytes.Equal(ct, ct2) {
 		t.Fatalf("Enclave.Rewrap = %v", err)
 	}
-	if _, err := c.Rewrap(ctx, "sdk-batch", res[0].Ciphertext, []byte("x")); !errors.Is(err, api.ErrDecrypt) {
+	if _, err := c.Rewrap(ctx, name, res[0].Ciphertext, []byte("x")); !errors.Is(err, api.ErrDecrypt) {
 		t.Fatalf("Rewrap with another context: %v", err)
 	}
 	if _, err := c.Batch(ctx, make([]api.BatchItem, 1001)); err == nil {

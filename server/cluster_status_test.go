@@ -13,16 +13,18 @@ import (
 // serves KES's families.
 func TestPrometheusRoute(t *testing.T) {
 	n := MustSharedNode(t)
-	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/policies/prometheus-scraper",
+	// The shared node outlives a run (-count): names of this run's own.
+	scraperPolicy, keysPolicy := uniqueName("prometheus-scraper"), uniqueName("metrics-keys-only")
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/policies/"+scraperPolicy,
 		api.Policy{Allow: map[string][]string{"metrics:read": {"*"}}}, nil)
-	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/policies/metrics-keys-only",
+	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/policies/"+keysPolicy,
 		api.Policy{Allow: map[string][]string{"key:*": {"*"}}}, nil)
 	scraper, scraperKey := n.MustClient(t)
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/identities/"+scraperKey.Identity(),
-		api.CreateIdentityRequest{Policy: "prometheus-scraper"}, nil)
+		api.CreateIdentityRequest{Policy: scraperPolicy}, nil)
 	app, appKey := n.MustClient(t)
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/identities/"+appKey.Identity(),
-		api.CreateIdentityRequest{Policy: "metrics-keys-only"}, nil)
+		api.CreateIdentityRequest{Policy: keysPolicy}, nil)
 	enclaveAdmin, adminKey := n.MustClient(t)
 	n.MustOK(t, n.admin, http.MethodPut, "/v1/enclaves/default/identities/"+adminKey.Identity(),
 		api.CreateIdentityRequest{Admin: true}, nil)

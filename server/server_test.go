@@ -7,11 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +62,14 @@ func MustSharedNode(tb testing.TB) *node {
 	}
 	return shared
 }
+
+// nameSeq numbers the names uniqueName hands out.
+var nameSeq atomic.Uint64
+
+// uniqueName returns base with a suffix that no other call in this process
+// gets: for names a test creates on the shared node, which outlives one
+// run of the test (go test -count N).
+func uniqueName(base string) string { return fmt.Sprintf("%s-%d", base, nameSeq.Add(1)) }
 
 // MustStartNode starts a node of its own for tb and stops it when tb ends.
 func MustStartNode(tb testing.TB) *node {
