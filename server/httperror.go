@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/minkms/minkms/api"
 	"github.com/minkms/minkms/cluster"
@@ -131,6 +132,11 @@ func statusOf(err error, native bool) (int, string) {
 	}
 }
 
+// isProbe reports whether path is a health or readiness probe's.
+func isProbe(path string) bool {
+	return path == "/v1/ready" || strings.HasPrefix(path, "/v1/health/")
+}
+
 // writeError answers err as {"message": ...} with its status. Internal
 // errors are logged in full with the request id; the client sees only
 // "internal error".
@@ -139,6 +145,8 @@ func statusOf(err error, native bool) (int, string) {
 // says so for its own errors, statusOf for the others); one whose client
 // went away is logged at debug level only, as nobody is left to answer and
 // nothing is broken.
+//
+// A probe's 503 (not ready) is logged at debug level only.
 //
 // It is the one place that sets Retry-After, on the answers that
 // clusterErrors gives one.
@@ -153,6 +161,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			level = slog.LevelWarn
 		}
 		if errors.Is(r.Context().Err(), context.Canceled) {
+			level = slog.LevelDebug
+		}
+		if status == http.StatusServiceUnavailable && isProbe(r.URL.Path) {
+			// "Not ready" is the probe's answer, not a failure: load
+			// balancers and `minkms server --dev` ask every few seconds
+			// or faster, and the node logs why it is not ready itself.
 			level = slog.LevelDebug
 		}
 		log.Log(r.Context(), level, "Request failed",

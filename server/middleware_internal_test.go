@@ -165,3 +165,33 @@ func requestCount(t *testing.T, h *handler, route, code string) float64 {
 	}
 	return 0
 }
+
+// TestProbeNotReadyIsQuiet: a readiness probe's 503 is its answer, logged
+// at debug level only; the same error on an API route is a warning, and an
+// internal error on a probe is still an error.
+func TestProbeNotReadyIsQuiet(t *testing.T) {
+	notReady := fmt.Errorf("not ready: %w", kms.ErrNoLeader)
+	for _, tc := range []struct {
+		path string
+		err  error
+		want string // the level logged at INFO and above, "" for none
+	}{
+		{"/v1/health/ready", notReady, ""},
+		{"/v1/ready", notReady, ""},
+		{"/v1/key/create/k", notReady, "WARN"},
+		{"/v1/health/ready", errors.New("boom"), "ERROR"},
+	} {
+		var logs bytes.Buffer
+		rec := httptest.NewRecorder()
+		writeError(rec, httptest.NewRequest(http.MethodGet, tc.path, nil), slog.New(slog.NewJSONHandler(&logs, nil)), tc.err)
+		got := ""
+		for _, level := range []string{"WARN", "ERROR"} {
+			if strings.Contains(logs.String(), `"level":"`+level+`"`) {
+				got = level
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s %v: logged at %q, want %q: %s", tc.path, tc.err, got, tc.want, logs.String())
+		}
+	}
+}
