@@ -94,12 +94,11 @@ func (a *auditTrail) Record(rec api.AuditRecord) error {
 	// for a copy only.
 	lp := auditLineBufs.Get().(*[]byte)
 	defer auditLineBufs.Put(lp)
-	line, err := appendAuditJSON((*lp)[:0], &rec)
+	line, err := appendAuditLine((*lp)[:0], &rec)
 	if err != nil {
 		a.failed(err, 1)
 		return nil
 	}
-	line = append(line, '\n')
 	*lp = line
 	a.pmu.Lock()
 	if a.closed.Load() {
@@ -182,11 +181,21 @@ func (a *auditTrail) flush() {
 // write appends rec to the file; after a failure it tries once to reopen
 // the file (it may have been moved away or its disk fixed).
 func (a *auditTrail) write(rec api.AuditRecord) error {
-	line, err := appendAuditJSON(nil, &rec)
+	line, err := appendAuditLine(nil, &rec)
 	if err != nil {
 		return a.failed(err, 1)
 	}
-	return a.writeLines(append(line, '\n'), 1)
+	return a.writeLines(line, 1)
+}
+
+// appendAuditLine appends rec's line of the file to buf: its JSON and a
+// newline.
+func appendAuditLine(buf []byte, rec *api.AuditRecord) ([]byte, error) {
+	buf, err := appendAuditJSON(buf, rec)
+	if err != nil {
+		return buf, err
+	}
+	return append(buf, '\n'), nil
 }
 
 // writeLines appends n records' lines to the file, as write does one.

@@ -113,13 +113,13 @@ func (w *auditWriter) finish(status int) error {
 		Method: r.Method, Path: r.URL.EscapedPath(), Status: status,
 		Duration: time.Since(w.start), Remote: r.RemoteAddr,
 	}
-	if ri.authed {
+	if ri.authenticated() {
 		rec.Enclave = ri.caller.Enclave
 	}
 	rec.Action, rec.Object, rec.Enclave = actionOf(r, rec.Enclave)
 	rec.Batch = ri.batch
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		w.h.denied(r, rec, !ri.authed)
+		w.h.denied(r, rec, !ri.authenticated())
 	}
 	return w.h.audit.Record(rec)
 }

@@ -31,16 +31,8 @@ func checkFlat(t *testing.T, body []byte) (took bool) {
 			continue
 		}
 		took = true
-		if !slowDecode(body, strict) {
-			t.Errorf("%T: took %q, which the strict path refuses", v, body)
-		} else if !reflect.DeepEqual(v, strict) {
-			t.Errorf("%T: %q decoded to %+v, by the strict path to %+v", v, body, v, strict)
-		}
-		if err := json.Unmarshal(body, lenient); err != nil {
-			t.Errorf("%T: took %q, which json.Unmarshal refuses: %v", v, body, err)
-		} else if !reflect.DeepEqual(v, lenient) {
-			t.Errorf("%T: %q decoded to %+v, by json.Unmarshal to %+v", v, body, v, lenient)
-		}
+		sameDecoding(t, "decodeFlat", "the strict path", body, v, strict, slowErr(body, strict))
+		sameDecoding(t, "decodeFlat", "json.Unmarshal", body, v, lenient, json.Unmarshal(body, lenient))
 	}
 	return took
 }

@@ -25,8 +25,7 @@ type requestInfo struct {
 	id       string
 	native   bool
 	identity kms.Identity
-	caller   kms.Caller
-	authed   bool           // caller is set
+	caller   kms.Caller     // zero until authenticate: see authenticated
 	route    string         // the route's pattern, once routed (see handle)
 	batch    map[string]int // a batch's items per action, for its audit record
 
@@ -38,6 +37,10 @@ type requestInfo struct {
 	w        statusWriter
 	audit    auditWriter
 }
+
+// authenticated reports whether authenticate has set the caller: every
+// caller kms.Service.Caller returns has an identity.
+func (ri *requestInfo) authenticated() bool { return ri.caller.Identity != "" }
 
 type requestInfoKey struct{}
 
@@ -102,8 +105,8 @@ func withRequest(next http.Handler, mux chi.Routes) http.Handler {
 
 // recordStatus returns the recorder of the status r answers, and the
 // writer to answer through: the request info's recorder, which every
-// writer of the request writes through, and w; without request info, a
-// new recorder that wraps w, twice.
+// writer of the request writes through, and w itself; without request
+// info, a new recorder that wraps w, as both.
 func recordStatus(r *http.Request, w http.ResponseWriter) (*statusWriter, http.ResponseWriter) {
 	if ri := info(r.Context()); ri.w.ResponseWriter != nil {
 		return &ri.w, w
@@ -265,7 +268,7 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, h.log, err)
 			return
 		}
-		ri.caller, ri.authed = caller, true
+		ri.caller = caller
 		markAuthenticated(r.Context())
 		next.ServeHTTP(w, r)
 	})

@@ -26,6 +26,25 @@ func slowDecode(body []byte, v any) bool {
 	return errors.Is(err, io.EOF)
 }
 
+// slowErr is slowDecode as an error, for sameDecoding.
+func slowErr(body []byte, v any) error {
+	if !slowDecode(body, v) {
+		return errors.New("refused")
+	}
+	return nil
+}
+
+// sameDecoding fails if the reference decoder ref refused body (refErr)
+// or decoded it into want otherwise than path decoded it into got.
+func sameDecoding(t *testing.T, path, ref string, body []byte, got, want any, refErr error) {
+	t.Helper()
+	if refErr != nil {
+		t.Errorf("%T: %s took %q, which %s refuses: %v", got, path, body, ref, refErr)
+	} else if !reflect.DeepEqual(got, want) {
+		t.Errorf("%T: %q decoded to %+v by %s, to %+v by %s", got, body, got, path, want, ref)
+	}
+}
+
 // fastTypes are the request bodies the fast path sees most.
 var fastTypes = []func() any{
 	func() any { return new(api.GenerateKeyRequest) },
@@ -55,11 +74,7 @@ func checkFast(t *testing.T, body []byte) (fast bool) {
 			continue
 		}
 		fast = fast || i < len(fastTypes)
-		if !slowDecode(body, slowV) {
-			t.Errorf("%T: fast path took %q, which the full path refuses", fastV, body)
-		} else if !reflect.DeepEqual(fastV, slowV) {
-			t.Errorf("%T: %q decoded to %+v by the fast path, %+v by the full path", fastV, body, fastV, slowV)
-		}
+		sameDecoding(t, "the fast path", "the full path", body, fastV, slowV, slowErr(body, slowV))
 	}
 	return fast
 }
