@@ -3,14 +3,17 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"strings"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter sends raft's hclog output to the node's slog.Logger, so that
@@ -20,6 +23,9 @@ type hclogAdapter struct {
 	name    string
 	implied []any
 	level   *atomic.Int32 // an hclog.Level; shared by loggers derived with With and Named
+	// demote, if set, may lower the level of a message (see
+	// demoteLocalClose).
+	demote func(level hclog.Level, msg string, args []any) hclog.Level
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
@@ -28,6 +34,24 @@ func newHCLogAdapter(logger *slog.Logger) *hclogAdapter {
 	level := new(atomic.Int32)
 	level.Store(int32(hclog.Trace)) // let the slog handler decide
 	return &hclogAdapter{logger: logger.With(slog.String("component", "raft")), level: level}
+}
+
+// demoteLocalClose lowers to debug what raft's network transport logs as an
+// error when a read fails because this node closed the connection itself:
+// the transport was shut down, or the connection closed under the read.
+// Both happen only while this node stops, once for every inbound
+// connection, and say nothing an operator must act on. A connection the
+// other node closed or broke keeps its level.
+func demoteLocalClose(level hclog.Level, msg string, args []any) hclog.Level {
+	if level < hclog.Warn || msg != "failed to decode incoming command" {
+		return level
+	}
+	for _, v := range args {
+		if err, ok := v.(error); ok && (errors.Is(err, net.ErrClosed) || errors.Is(err, raft.ErrTransportShutdown)) {
+			return hclog.Debug
+		}
+	}
+	return level
 }
 
 // slogLevel maps hclog levels onto slog's. Trace sits below Debug.
@@ -57,6 +81,9 @@ func (a *hclogAdapter) enabled(l hclog.Level) bool {
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if a.demote != nil {
+		level = a.demote(level, msg, args)
+	}
 	if !a.enabled(level) {
 		return
 	}

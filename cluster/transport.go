@@ -16,6 +16,14 @@ func NewNetworkTransport(stream raft.StreamLayer, logger *slog.Logger) raft.Tran
 		// Timeout bounds a single RPC's I/O; installing a snapshot is
 		// scaled by raft itself.
 		Timeout: 10 * time.Second,
-		Logger:  newHCLogAdapter(logger),
+		Logger:  transportLogger(logger),
 	})
+}
+
+// transportLogger is the transport's logger: raft's own, less the errors of
+// reads this node's shutdown cut short.
+func transportLogger(logger *slog.Logger) *hclogAdapter {
+	a := newHCLogAdapter(logger)
+	a.demote = demoteLocalClose
+	return a
 }
