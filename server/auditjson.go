@@ -66,6 +66,16 @@ func appendStringField(buf []byte, key, value string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe tells the ASCII bytes appendJSONString copies as they are: one
+// load per byte instead of six comparisons, on the path every audit record
+// takes.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string the way encoding/json does:
 // with HTML characters (<, >, &) escaped, invalid UTF-8 replaced by
 // U+FFFD, and U+2028 and U+2029 escaped.
@@ -75,7 +85,7 @@ func appendJSONString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}
