@@ -42,7 +42,10 @@
 // request to add a value, and the per-route timeout is a deadline whose
 // timer starts only if something waits on the context. Every route is
 // routed once: the native routes are registered with their whole paths in
-// groups, not in sub-routers.
+// groups, not in sub-routers. The same context links the request into the
+// stall guard (stall.go), which cuts off a client that sends its body or
+// takes its answer too slowly; net/http's ReadTimeout and WriteTimeout,
+// which it replaces, cost two timers per HTTP/2 stream.
 //
 // A request passes, in order: a request id; the metrics (counted by route
 // pattern, never by raw path) and the access log; panic recovery (a panic

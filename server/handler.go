@@ -37,6 +37,9 @@ type handler struct {
 	// shutdown is closed when the node shuts down: log streams end.
 	shutdown <-chan struct{}
 	pprof    bool // debug.pprof: serve /debug/pprof/* to cluster admins
+	// stalls cuts off slow clients' requests (stall.go); nil: nothing
+	// does (tests that serve the handler on a server of their own).
+	stalls *stallGuard
 	// batchSlots bounds the batches a node decodes and runs at once
 	// (batch.go); nil: no bound (tests).
 	batchSlots chan struct{}
@@ -69,7 +72,7 @@ func (h *handler) routes() http.Handler {
 	r := h.router()
 	// The request's context (reqctx.go) comes before chi, so that chi
 	// routes with the routing context it holds.
-	return withRequest(r, r)
+	return withRequest(r, r, h.stalls)
 }
 
 // router is the router of routes, without the request's context.

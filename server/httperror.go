@@ -23,6 +23,7 @@ func (e *httpError) Error() string { return e.Message }
 
 var (
 	errBodyTooLarge    = &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+	errBodyTimeout     = &httpError{http.StatusRequestTimeout, "request body not received in time"}
 	errNotFound        = &httpError{http.StatusNotFound, "not found"}
 	errMethod          = &httpError{http.StatusMethodNotAllowed, "method not allowed"}
 	errEncodedSlash    = &httpError{http.StatusBadRequest, "invalid path: names must not contain an encoded slash"}

@@ -64,6 +64,7 @@ func callerOf(ctx context.Context) kms.Caller {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	req    *requestCtx // nil: not the writer of a request's context
 }
 
 func (w *statusWriter) WriteHeader(status int) {
@@ -82,6 +83,23 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// SetReadDeadline and SetWriteDeadline (what http.ResponseController
+// calls) set the handler's own deadline, which the stall guard then
+// leaves alone (stall.go).
+func (w *statusWriter) SetReadDeadline(t time.Time) error {
+	if w.req != nil {
+		w.req.ownDeadline(cutRead)
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
+}
+
+func (w *statusWriter) SetWriteDeadline(t time.Time) error {
+	if w.req != nil {
+		w.req.ownDeadline(cutWrite)
+	}
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
 func (w *statusWriter) Status() int {
 	if w.status == 0 {
 		return http.StatusOK
@@ -93,11 +111,11 @@ func (w *statusWriter) Status() int {
 // (X-Request-Id), the info the other middleware fill in, and the status
 // it answers. It comes first. With mux, the context also holds chi's
 // routing context for mux.
-func withRequestInfo(next http.Handler) http.Handler { return withRequest(next, nil) }
+func withRequestInfo(next http.Handler) http.Handler { return withRequest(next, nil, nil) }
 
-func withRequest(next http.Handler, mux chi.Routes) http.Handler {
+func withRequest(next http.Handler, mux chi.Routes, guard *stallGuard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, w, r := newRequest(w, r, mux)
+		c, w, r := newRequest(w, r, mux, guard)
 		defer c.release()
 		next.ServeHTTP(w, r)
 	})

@@ -64,7 +64,7 @@ func TestPanicIsCounted(t *testing.T) {
 	mux.Get("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 
 	rec := httptest.NewRecorder()
-	withRequest(mux, mux).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/panic", nil))
+	withRequest(mux, mux, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/panic", nil))
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("status = %d, want 500", rec.Code)
 	}

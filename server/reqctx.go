@@ -39,6 +39,20 @@ type requestCtx struct {
 	mu       sync.Mutex
 	deadline time.Time // zero: none of our own
 	released bool      // the request is over
+
+	// The stall guard's (stall.go). Under the guard's lock: the links
+	// of its list and the directions it has cut. Under cutMu: whether
+	// the request ended, and the directions whose deadline the handler
+	// set itself.
+	guard                *stallGuard
+	path                 string // the request's, for the guard's log
+	stallPrev, stallNext *requestCtx
+	stallEpoch           int64
+	stallCut             uint8
+	cutMu                sync.Mutex
+	ended                bool
+	ownDeadlines         uint8
+	http1                bool
 }
 
 // timedCtx is the real context behind a requestCtx once one is needed.
@@ -54,8 +68,8 @@ var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 // newRequest gives r its requestCtx and w the status recorder of the
 // request's info; with mux, the routing context chi uses, so that chi does
 // not copy the request again. release ends the request's context.
-func newRequest(w http.ResponseWriter, r *http.Request, mux chi.Routes) (*requestCtx, http.ResponseWriter, *http.Request) {
-	c := &requestCtx{parent: r.Context()}
+func newRequest(w http.ResponseWriter, r *http.Request, mux chi.Routes, guard *stallGuard) (*requestCtx, http.ResponseWriter, *http.Request) {
+	c := &requestCtx{parent: r.Context(), http1: r.ProtoMajor == 1}
 	if mux != nil {
 		c.route = routeContexts.Get().(*chi.Context)
 		c.route.Reset()
@@ -66,12 +80,18 @@ func newRequest(w http.ResponseWriter, r *http.Request, mux chi.Routes) (*reques
 	ri.idHeader[0] = ri.id
 	w.Header()["X-Request-Id"] = ri.idHeader[:] // canonical already
 	ri.w.ResponseWriter = w
+	ri.w.req = c
+	if guard != nil {
+		c.path = r.URL.Path
+		guard.add(c)
+	}
 	return c, &ri.w, r.WithContext(c)
 }
 
 // release ends the request: its context is canceled, and its routing
 // context goes back to the pool.
 func (c *requestCtx) release() {
+	c.endStalls()
 	c.mu.Lock()
 	c.released = true
 	if t := c.timed.Load(); t != nil {

@@ -20,7 +20,7 @@ func newTestRequestCtx(t *testing.T) (*requestCtx, context.CancelFunc) {
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxTestKey{}, "conn"))
 	t.Cleanup(cancel)
 	r := httptest.NewRequestWithContext(parent, http.MethodGet, "/", nil)
-	c, _, r2 := newRequest(httptest.NewRecorder(), r, chi.NewRouter())
+	c, _, r2 := newRequest(httptest.NewRecorder(), r, chi.NewRouter(), nil)
 	if r2.Context() != c {
 		t.Fatal("the request does not carry its context")
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -134,6 +135,9 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return errBodyTooLarge
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // cut off (stall.go)
+			return errBodyTimeout
 		}
 		return kms.Invalidf("reading request body: %v", err)
 	}

@@ -38,7 +38,7 @@ const (
 	startTimeout      = 30 * time.Second // for a raft leader and kms.Init at start
 	shutdownTimeout   = 10 * time.Second // for requests in flight at shutdown
 	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second // a whole request, its body of at most 1 MiB included
+	readTimeout       = 30 * time.Second // a request's body of at most 1 MiB, at most (and at most the request timeout)
 	writeSlack        = 10 * time.Second // added to the request timeout for writing the answer
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
@@ -79,6 +79,7 @@ type Server struct {
 	watch  *monitor     // evaluates the cluster's health periodically (monitor.go)
 	ln     net.Listener
 	http   *http.Server
+	stalls *stallGuard // cuts off slow clients' requests
 	// workers serve the HTTP/2 requests on goroutines that keep their
 	// grown stacks (workers.go).
 	workers *workers
@@ -450,6 +451,14 @@ func (s *Server) openHandler() error {
 		return fmt.Errorf("registering cluster metrics: %w", err)
 	}
 	s.watch = newMonitor(s.clusterHealth(), clusterMetrics, s.log.With(slog.String("component", "health")))
+	// A body that has not arrived within the request timeout is cut:
+	// the request could not be answered but with a timeout any more, and
+	// the answer's own time (writeSlack) is left for the 408.
+	s.stalls = newStallGuard(min(readTimeout, s.cfg.Limits.RequestTimeout), s.cfg.Limits.RequestTimeout+writeSlack, stallTick,
+		s.log.With(slog.String("component", "http")))
+	if err := registry.Register(s.stalls.cuts); err != nil {
+		return fmt.Errorf("registering stall metrics: %w", err)
+	}
 	audit, err := newAuditTrail(s.journal, s.log, s.cfg.Log)
 	if err != nil {
 		return err
@@ -475,6 +484,7 @@ func (s *Server) openHandler() error {
 		timeout:    s.cfg.Limits.RequestTimeout,
 		batchSlots: make(chan struct{}, batchSlots()),
 		pprof:      s.cfg.Debug.PProf,
+		stalls:     s.stalls,
 		backups: &backups{
 			db: s.db, node: s.node.Load(), dir: s.cfg.DataDir, nodeID: s.cfg.Cluster.NodeID,
 			rootKey: s.cfg.RootKey.load,
@@ -482,10 +492,12 @@ func (s *Server) openHandler() error {
 	}
 	s.workers = newWorkers(h.routes(), 0)
 	s.http = &http.Server{
-		Handler:           s.workers,
+		Handler: s.workers,
+		// ReadHeaderTimeout also bounds the TLS handshake. The body's
+		// and the answer's time (readTimeout, the request timeout plus
+		// writeSlack) are s.stalls's to enforce, not ReadTimeout's and
+		// WriteTimeout's (stall.go).
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      s.cfg.Limits.RequestTimeout + writeSlack,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          log.New(httpErrorLog{log: s.log, certs: s.certs}, "", 0),
@@ -545,6 +557,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { s.reloadOnSignal(ctx, s.hup) })
 	wg.Go(func() { s.watch.run(ctx) })
+	wg.Go(func() { s.stalls.run(ctx) })
 
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.ln) }()
