@@ -51,6 +51,28 @@ func sweepUntil[T any](t *testing.T, g *stallGuard, done <-chan T, max int) (T, 
 	}
 }
 
+// forProtocols runs test over HTTP/2 and over HTTP/1.1.
+func forProtocols(t *testing.T, test func(t *testing.T, http2 bool)) {
+	t.Run("HTTP/2", func(t *testing.T) { test(t, true) })
+	t.Run("HTTP/1.1", func(t *testing.T) { test(t, false) })
+}
+
+// mustCutAt sweeps g until the handler reports on done, checks that this
+// took sweeps sweeps, that the request then left the guard and that one
+// cut of dir was counted, and returns what the handler reported.
+func mustCutAt(t *testing.T, g *stallGuard, done <-chan error, sweeps int, dir string) error {
+	t.Helper()
+	err, n := sweepUntil(t, g, done, sweeps)
+	if n != sweeps {
+		t.Fatalf("the handler ended after %d sweeps, want %d: %v", n, sweeps, err)
+	}
+	waitInFlight(t, g, 0)
+	if n := cutsCounted(t, g, dir); n != 1 {
+		t.Fatalf("%v %s cuts counted, want 1", n, dir)
+	}
+	return err
+}
+
 // waitInFlight waits until g watches n requests.
 func waitInFlight(t *testing.T, g *stallGuard, n int) {
 	t.Helper()
@@ -67,155 +89,126 @@ func waitInFlight(t *testing.T, g *stallGuard, n int) {
 // body reads fail once the read timeout has passed, not before; the
 // request then ends and leaves the guard.
 func TestStallGuardCutsSlowBody(t *testing.T) {
-	for _, proto := range []struct {
-		name  string
-		http2 bool
-	}{{"HTTP/2", true}, {"HTTP/1.1", false}} {
-		t.Run(proto.name, func(t *testing.T) {
-			readErr := make(chan error, 1)
-			srv, g := stallServer(t, proto.http2, func(w http.ResponseWriter, r *http.Request) {
-				_, err := io.ReadAll(r.Body)
-				readErr <- err
-			})
-			body, feed := io.Pipe()
-			defer feed.Close()
-			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() {
-				if resp, err := srv.Client().Do(req); err == nil {
-					resp.Body.Close()
-				}
-			}()
-			if _, err := feed.Write([]byte(`{"context":`)); err != nil {
-				t.Fatal(err)
-			}
-			waitInFlight(t, g, 1)
-
-			err, sweeps := sweepUntil(t, g, readErr, 3)
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("body read: %v, want a deadline error", err)
-			}
-			if sweeps != 3 { // two ticks of read time, cut on the third sweep
-				t.Fatalf("cut after %d sweeps, want 3", sweeps)
-			}
-			waitInFlight(t, g, 0)
-			if n := cutsCounted(t, g, "read"); n != 1 {
-				t.Fatalf("%v read cuts counted, want 1", n)
-			}
+	forProtocols(t, func(t *testing.T, http2 bool) {
+		readErr := make(chan error, 1)
+		srv, g := stallServer(t, http2, func(w http.ResponseWriter, r *http.Request) {
+			_, err := io.ReadAll(r.Body)
+			readErr <- err
 		})
-	}
+		body, feed := io.Pipe()
+		defer feed.Close()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			if resp, err := srv.Client().Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		if _, err := feed.Write([]byte(`{"context":`)); err != nil {
+			t.Fatal(err)
+		}
+		waitInFlight(t, g, 1)
+
+		// Two ticks of read time: cut on the third sweep.
+		if err := mustCutAt(t, g, readErr, 3, "read"); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("body read: %v, want a deadline error", err)
+		}
+	})
 }
 
 // A client that reads no answer has the handler's writes fail once the
 // write timeout has passed.
 func TestStallGuardCutsStalledWrite(t *testing.T) {
-	for _, proto := range []struct {
-		name  string
-		http2 bool
-	}{{"HTTP/2", true}, {"HTTP/1.1", false}} {
-		t.Run(proto.name, func(t *testing.T) {
-			writeErr := make(chan error, 1)
-			srv, g := stallServer(t, proto.http2, func(w http.ResponseWriter, r *http.Request) {
-				chunk := bytes.Repeat([]byte("x"), 64<<10)
-				rc := http.NewResponseController(w)
-				for total := 0; total < 1<<30; total += len(chunk) {
-					if _, err := w.Write(chunk); err != nil {
-						writeErr <- err
-						return
-					}
-					if err := rc.Flush(); err != nil {
-						writeErr <- err
-						return
-					}
+	forProtocols(t, func(t *testing.T, http2 bool) {
+		writeErr := make(chan error, 1)
+		srv, g := stallServer(t, http2, func(w http.ResponseWriter, r *http.Request) {
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			rc := http.NewResponseController(w)
+			for total := 0; total < 1<<30; total += len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					writeErr <- err
+					return
 				}
-				writeErr <- nil
-			})
-			resp, err := srv.Client().Get(srv.URL)
-			if err != nil {
-				t.Fatal(err)
+				if err := rc.Flush(); err != nil {
+					writeErr <- err
+					return
+				}
 			}
-			defer resp.Body.Close() // read nothing
-			err, sweeps := sweepUntil(t, g, writeErr, 5)
-			if err == nil {
-				t.Fatal("the handler wrote 1 GiB to a client that reads nothing")
-			}
-			if sweeps != 5 { // four ticks of write time, cut on the fifth sweep
-				t.Fatalf("writes failed after %d sweeps, want 5: %v", sweeps, err)
-			}
-			waitInFlight(t, g, 0)
-			if n := cutsCounted(t, g, "write"); n != 1 {
-				t.Fatalf("%v write cuts counted, want 1", n)
-			}
+			writeErr <- nil
 		})
-	}
+		resp, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() // read nothing
+		// Four ticks of write time: cut on the fifth sweep.
+		if err := mustCutAt(t, g, writeErr, 5, "write"); err == nil {
+			t.Fatal("the handler wrote 1 GiB to a client that reads nothing")
+		}
+	})
 }
 
 // A handler that sets its deadlines itself, as a log stream does, is not
 // cut by the guard, however long it runs; quick requests are never cut.
 func TestStallGuardLeavesOwnDeadlines(t *testing.T) {
-	for _, proto := range []struct {
-		name  string
-		http2 bool
-	}{{"HTTP/2", true}, {"HTTP/1.1", false}} {
-		t.Run(proto.name, func(t *testing.T) {
-			readErr := make(chan error, 1)
-			srv, g := stallServer(t, proto.http2, func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/quick" {
-					w.Write([]byte("ok"))
-					return
-				}
-				// Through the writers the routes' middleware add.
-				w = &auditWriter{ResponseWriter: w}
-				rc := http.NewResponseController(w)
-				if err := errors.Join(rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Now().Add(time.Hour))); err != nil {
-					readErr <- err
-					return
-				}
-				_, err := io.ReadAll(r.Body)
-				readErr <- err
-			})
-			for range 3 {
-				resp, err := srv.Client().Get(srv.URL + "/quick")
-				if err != nil {
-					t.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+	forProtocols(t, func(t *testing.T, http2 bool) {
+		readErr := make(chan error, 1)
+		srv, g := stallServer(t, http2, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/quick" {
+				w.Write([]byte("ok"))
+				return
 			}
-			body, feed := io.Pipe()
-			req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+			// Through the writers the routes' middleware add.
+			w = &auditWriter{ResponseWriter: w}
+			rc := http.NewResponseController(w)
+			if err := errors.Join(rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Now().Add(time.Hour))); err != nil {
+				readErr <- err
+				return
+			}
+			_, err := io.ReadAll(r.Body)
+			readErr <- err
+		})
+		for range 3 {
+			resp, err := srv.Client().Get(srv.URL + "/quick")
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() {
-				if resp, err := srv.Client().Do(req); err == nil {
-					resp.Body.Close()
-				}
-			}()
-			feed.Write([]byte("a"))
-			waitInFlight(t, g, 1)
-			for range 10 {
-				g.sweep()
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		body, feed := io.Pipe()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			if resp, err := srv.Client().Do(req); err == nil {
+				resp.Body.Close()
 			}
-			select {
-			case err := <-readErr:
-				t.Fatalf("the read ended before the client ended the body: %v", err)
-			default:
+		}()
+		feed.Write([]byte("a"))
+		waitInFlight(t, g, 1)
+		for range 10 {
+			g.sweep()
+		}
+		select {
+		case err := <-readErr:
+			t.Fatalf("the read ended before the client ended the body: %v", err)
+		default:
+		}
+		feed.Close()
+		if err := <-readErr; err != nil {
+			t.Fatalf("body read: %v, want the whole body", err)
+		}
+		waitInFlight(t, g, 0)
+		for _, dir := range []string{"read", "write"} {
+			if n := cutsCounted(t, g, dir); n != 0 {
+				t.Fatalf("%v %s cuts counted, want none", n, dir)
 			}
-			feed.Close()
-			if err := <-readErr; err != nil {
-				t.Fatalf("body read: %v, want the whole body", err)
-			}
-			waitInFlight(t, g, 0)
-			for _, dir := range []string{"read", "write"} {
-				if n := cutsCounted(t, g, dir); n != 0 {
-					t.Fatalf("%v %s cuts counted, want none", n, dir)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // cutsCounted returns the guard's counter of cuts in direction dir.
