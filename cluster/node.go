@@ -193,6 +193,10 @@ type Node struct {
 	formation atomic.Pointer[string] // what formation is doing, "" once done
 
 	clusterID atomic.Pointer[string]
+	// freshUntil is when a follower's last contact with a leader, as
+	// Fresh last read it, ages past MaxStale: until then Fresh need not
+	// read it again (a later contact only moves it further).
+	freshUntil atomic.Pointer[time.Time]
 
 	askMu  sync.Mutex
 	askers map[string]Handler // the methods of Handle, for Ask on this node itself
@@ -435,14 +439,20 @@ func (n *Node) Fresh() error {
 	if n.IsLeader() {
 		return nil
 	}
+	now := time.Now()
+	if until := n.freshUntil.Load(); until != nil && now.Before(*until) {
+		return nil // every request asks; raft's last contact takes locks
+	}
 	last := n.raft.LastContact()
 	if id, _ := n.Leader(); id == "" && last.IsZero() {
 		return fmt.Errorf("%w: this node has not found a leader yet", ErrNoLeader)
 	}
-	if age := time.Since(last); age > n.cfg.MaxStale {
+	if age := now.Sub(last); age > n.cfg.MaxStale {
 		return fmt.Errorf("%w: this node has not heard from a leader for %s (cluster.max_stale is %s)",
 			ErrStale, age.Round(time.Second), n.cfg.MaxStale)
 	}
+	until := last.Add(n.cfg.MaxStale)
+	n.freshUntil.Store(&until)
 	return nil
 }
 

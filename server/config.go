@@ -203,6 +203,9 @@ func (c CacheConfig) cacheEntries() int {
 // LimitsConfig bounds the work of one request and the client API's
 // connections.
 type LimitsConfig struct {
+	// RequestTimeout bounds a request's work; its body must arrive
+	// within it (at most 30 s), and its answer be taken within it plus
+	// 10 s (stall.go).
 	RequestTimeout time.Duration
 
 	// MaxConnections caps the open client API connections; 0 derives it
