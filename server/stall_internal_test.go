@@ -220,3 +220,16 @@ func cutsCounted(t *testing.T, g *stallGuard, dir string) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// BenchmarkStallGuard is what the guard costs every request: joining and
+// leaving its lists, from all CPUs at once.
+func BenchmarkStallGuard(b *testing.B) {
+	g := newStallGuard(time.Second, time.Second, time.Second, slog.New(slog.DiscardHandler))
+	b.RunParallel(func(pb *testing.PB) {
+		c := &requestCtx{}
+		for pb.Next() {
+			g.add(c)
+			g.remove(c)
+		}
+	})
+}
