@@ -127,3 +127,25 @@ func mustCutSlowBody(t *testing.T, n *logNode, client *http.Client, proto string
 		t.Fatalf("%s: the slow request was not cut off after its read timeout", proto)
 	}
 }
+
+// A running node sweeps by itself: with a request timeout of 200 ms, a
+// stalled body is answered 408 within a few ticks, on the clock.
+func TestNodeSweepsOnItsOwn(t *testing.T) {
+	n := mustStartLogNode(t, slog.LevelInfo, func(cfg *server.Config) { cfg.Limits.RequestTimeout = 200 * time.Millisecond })
+	body, feed := io.Pipe()
+	defer feed.Close()
+	slow, err := http.NewRequest(http.MethodPost, n.url+"/v1/key/generate/stall-test", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go feed.Write([]byte(`{"context":`))
+	start := time.Now()
+	resp, err := n.admin.Do(slow) // the client gives up after 10 s
+	if err != nil {
+		t.Fatalf("the slow request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("the slow request = %d after %v, want 408", resp.StatusCode, time.Since(start))
+	}
+}
