@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -36,6 +37,10 @@ type requestInfo struct {
 	idHeader [1]string
 	w        statusWriter
 	audit    auditWriter
+
+	// bodyDone is set once the request's body has been read (or there
+	// is none): from then on the stall guard has no reads to cut.
+	bodyDone atomic.Bool
 }
 
 // authenticated reports whether authenticate has set the caller: every

@@ -81,6 +81,9 @@ func newRequest(w http.ResponseWriter, r *http.Request, mux chi.Routes, guard *s
 	w.Header()["X-Request-Id"] = ri.idHeader[:] // canonical already
 	ri.w.ResponseWriter = w
 	ri.w.req = c
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 { // HTTP/2: no body
+		ri.bodyDone.Store(true)
+	}
 	if guard != nil {
 		c.path = r.URL.Path
 		guard.add(c)

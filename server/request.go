@@ -241,6 +241,7 @@ func jsonType(goType string) string {
 // Content-Length when there is one (limitBody has bounded it), so that a
 // small body is one allocation rather than io.ReadAll's growing buffers.
 func readBody(r *http.Request) ([]byte, error) {
+	defer info(r.Context()).bodyDone.Store(true)
 	n := r.ContentLength
 	if n <= 0 || n > MaxRequestBody {
 		return io.ReadAll(r.Body)

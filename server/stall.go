@@ -24,7 +24,7 @@ import (
 // looks over the list once a tick.
 //
 // A request is cut between its timeout and its timeout plus one tick, the
-// way net/http cuts it: over HTTP/2, the stream's body reads fail with
+// way net/http cuts it (its reads only while its body is being read): over HTTP/2, the stream's body reads fail with
 // os.ErrDeadlineExceeded, and the stream is reset; over HTTP/1.1, the
 // connection's read or write deadline passes, which also ends the
 // request's context, and net/http closes the connection afterwards. A
@@ -130,10 +130,15 @@ func (g *stallGuard) sweep() {
 	due := g.due[:0]
 	for c := g.head; c != nil; c = c.stallNext {
 		var what uint8
-		if age := e - c.stallEpoch; age > g.writeTicks {
-			what = cutRead | cutWrite
-		} else if age > g.readTicks {
-			what = cutRead
+		age := e - c.stallEpoch
+		if age > g.writeTicks {
+			what |= cutWrite
+		}
+		// Once the body has been read there are no reads to cut; over
+		// HTTP/1.1 a read deadline would then only cancel the
+		// request's context, through net/http's background read.
+		if age > g.readTicks && !c.info.bodyDone.Load() {
+			what |= cutRead
 		}
 		if what &^= c.stallCut; what != 0 {
 			c.stallCut |= what

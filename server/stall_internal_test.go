@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,6 +220,64 @@ func cutsCounted(t *testing.T, g *stallGuard, dir string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// A request whose body has been read has no reads left to cut: past the
+// read timeout its context lives on (over HTTP/1.1 a read deadline would
+// cancel it) and it answers as usual; a request without a body likewise.
+func TestStallGuardSparesReadBodies(t *testing.T) {
+	forProtocols(t, func(t *testing.T, http2 bool) {
+		read, check := make(chan error, 1), make(chan struct{})
+		ctxErr := make(chan error, 1)
+		srv, g := stallServer(t, http2, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				_, err := readBody(r)
+				read <- err
+			}
+			<-check
+			ctxErr <- r.Context().Err()
+			w.Write([]byte("ok"))
+		})
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			answered := make(chan error, 1)
+			go func() {
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader(`{"context":"x"}`)
+				}
+				req, _ := http.NewRequest(method, srv.URL, body)
+				resp, err := srv.Client().Do(req)
+				if err == nil {
+					if resp.StatusCode != http.StatusOK {
+						err = errors.New(resp.Status)
+					}
+					resp.Body.Close()
+				}
+				answered <- err
+			}()
+			if method == http.MethodPost {
+				if err := <-read; err != nil {
+					t.Fatalf("reading the body: %v", err)
+				}
+			}
+			waitInFlight(t, g, 1)
+			for range 3 { // past the read timeout, before the write timeout
+				g.sweep()
+			}
+			close(check)
+			if err := <-ctxErr; err != nil {
+				t.Fatalf("%s: the request's context ended: %v", method, err)
+			}
+			if err := <-answered; err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+			waitInFlight(t, g, 0)
+			check = make(chan struct{})
+		}
+		if n := cutsCounted(t, g, "read"); n != 0 {
+			t.Fatalf("%v read cuts counted, want none", n)
+		}
+	})
 }
 
 // BenchmarkStallGuard is what the guard costs every request: joining and
