@@ -23,14 +23,14 @@ import (
 // tick a request began at (an atomic load), links it into a list, and
 // looks over the list once a tick.
 //
-// A request is cut between its timeout and its timeout plus one tick, the
-// way net/http cuts it (its reads only while its body is being read): over HTTP/2, the stream's body reads fail with
-// os.ErrDeadlineExceeded, and the stream is reset; over HTTP/1.1, the
-// connection's read or write deadline passes, which also ends the
-// request's context, and net/http closes the connection afterwards. A
-// handler that sets a deadline of its own (http.ResponseController, as
-// the log streams and backups do) takes that direction over: the guard
-// leaves it alone.
+// A request is cut between its timeout and its timeout plus one tick (its
+// reads only while its body is being read), the way net/http cuts it:
+// over HTTP/2, the stream's body reads fail with os.ErrDeadlineExceeded,
+// and the stream is reset; over HTTP/1.1, the connection's read or write
+// deadline passes, which also ends the request's context, and net/http
+// closes the connection afterwards. A handler that sets a deadline of its
+// own (http.ResponseController, as the log streams and backups do) takes
+// that direction over: the guard leaves it alone.
 type stallGuard struct {
 	tick       time.Duration
 	readTicks  int64 // a request is cut when it has run more ticks than these
@@ -42,7 +42,9 @@ type stallGuard struct {
 	mu   sync.Mutex
 	head *requestCtx // requests in flight, linked by stallPrev and stallNext
 	n    int
-	due  []stallCut // reused by sweep
+
+	sweepMu sync.Mutex // one sweep at a time
+	due     []stallCut // reused by sweep
 }
 
 // stallCut is a request sweep cuts, and which of its directions.
@@ -125,6 +127,8 @@ func (g *stallGuard) run(ctx context.Context) {
 // happen outside the guard's lock: over HTTP/2, resetting a stream waits
 // for the connection's loop.
 func (g *stallGuard) sweep() {
+	g.sweepMu.Lock()
+	defer g.sweepMu.Unlock()
 	e := g.epoch.Add(1)
 	g.mu.Lock()
 	due := g.due[:0]
@@ -160,9 +164,7 @@ func (g *stallGuard) sweep() {
 		}
 		due[i] = stallCut{}
 	}
-	g.mu.Lock()
 	g.due = due[:0]
-	g.mu.Unlock()
 }
 
 // stallPast is a deadline in the past: setting it cuts at once.
