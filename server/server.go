@@ -38,7 +38,7 @@ const (
 	startTimeout      = 30 * time.Second // for a raft leader and kms.Init at start
 	shutdownTimeout   = 10 * time.Second // for requests in flight at shutdown
 	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second // a request's body of at most 1 MiB, at most (and at most the request timeout)
+	readTimeout       = 30 * time.Second // the most a body of at most 1 MiB may take (the request timeout if shorter)
 	writeSlack        = 10 * time.Second // added to the request timeout for writing the answer
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
