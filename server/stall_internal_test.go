@@ -28,6 +28,26 @@ func stallServer(t *testing.T, http2 bool, handler http.HandlerFunc) (*httptest.
 	return srv, g
 }
 
+// startStalledPost sends a POST to srv whose body begins with first and
+// then waits for more; writing to or closing the returned pipe goes on.
+func startStalledPost(t *testing.T, srv *httptest.Server, first string) *io.PipeWriter {
+	t.Helper()
+	body, feed := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, srv.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if resp, err := srv.Client().Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := feed.Write([]byte(first)); err != nil {
+		t.Fatal(err)
+	}
+	return feed
+}
+
 // sweepUntil sweeps g until done yields a value, at most max times, and
 // returns the value and how many sweeps it took.
 func sweepUntil[T any](t *testing.T, g *stallGuard, done <-chan T, max int) (T, int) {
@@ -96,20 +116,8 @@ func TestStallGuardCutsSlowBody(t *testing.T) {
 			_, err := io.ReadAll(r.Body)
 			readErr <- err
 		})
-		body, feed := io.Pipe()
+		feed := startStalledPost(t, srv, `{"context":`)
 		defer feed.Close()
-		req, err := http.NewRequest(http.MethodPost, srv.URL, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			if resp, err := srv.Client().Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}()
-		if _, err := feed.Write([]byte(`{"context":`)); err != nil {
-			t.Fatal(err)
-		}
 		waitInFlight(t, g, 1)
 
 		// Two ticks of read time: cut on the third sweep.
@@ -179,17 +187,7 @@ func TestStallGuardLeavesOwnDeadlines(t *testing.T) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
-		body, feed := io.Pipe()
-		req, err := http.NewRequest(http.MethodPost, srv.URL, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			if resp, err := srv.Client().Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}()
-		feed.Write([]byte("a"))
+		feed := startStalledPost(t, srv, "a")
 		waitInFlight(t, g, 1)
 		for range 10 {
 			g.sweep()
