@@ -54,6 +54,31 @@ func demoteLocalClose(level hclog.Level, msg string, args []any) hclog.Level {
 	return level
 }
 
+// peerFailures are what raft logs when a peer does not answer it.
+var peerFailures = map[string]bool{
+	"failed to heartbeat to":                           true,
+	"failed to appendEntries to":                       true,
+	"failed to pipeline appendEntries":                 true,
+	"failed to start pipeline replication to":          true,
+	"failed to contact":                                true,
+	"failed to contact quorum of nodes, stepping down": true,
+}
+
+// demoteWhileStopping returns a demote function that lowers to debug
+// what raft logs about peers that do not answer, once stopping is set:
+// when a whole cluster stops (Ctrl-C on a development cluster, a
+// shutdown of every node), each node's peers go away under it while it
+// stops itself. While the node runs, a peer that does not answer is
+// still a warning or an error.
+func demoteWhileStopping(stopping *atomic.Bool) func(hclog.Level, string, []any) hclog.Level {
+	return func(level hclog.Level, msg string, _ []any) hclog.Level {
+		if level >= hclog.Warn && stopping.Load() && peerFailures[msg] {
+			return hclog.Debug
+		}
+		return level
+	}
+}
+
 // slogLevel maps hclog levels onto slog's. Trace sits below Debug.
 func slogLevel(l hclog.Level) slog.Level {
 	switch l {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -53,5 +54,33 @@ func TestTransportLoggerQuietOnLocalClose(t *testing.T) {
 				t.Fatalf("logged %q, want it at ERROR", got)
 			}
 		})
+	}
+}
+
+// While a node runs, a peer that stops answering is an error in its log;
+// once the node itself stops, as when a whole cluster stops, it is not.
+func TestRaftLoggerQuietOnPeersWhileStopping(t *testing.T) {
+	var stopping atomic.Bool
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	raftLog := newHCLogAdapter(logger)
+	raftLog.demote = demoteWhileStopping(&stopping)
+	named := raftLog.Named("replication") // derived loggers keep the rule
+
+	named.Error("failed to heartbeat to", "peer", "127.0.0.1:7384", "error", io.EOF)
+	if !strings.Contains(buf.String(), "level=ERROR") {
+		t.Fatalf("a running node logged %q, want the failed heartbeat as an error", buf.String())
+	}
+	buf.Reset()
+
+	stopping.Store(true)
+	named.Error("failed to heartbeat to", "peer", "127.0.0.1:7384", "error", io.EOF)
+	named.Warn("failed to contact quorum of nodes, stepping down")
+	if buf.Len() != 0 {
+		t.Fatalf("a stopping node logged %q about peers going away", buf.String())
+	}
+	named.Error("failed to get log", "index", 7, "error", io.ErrUnexpectedEOF)
+	if !strings.Contains(buf.String(), "level=ERROR") {
+		t.Fatalf("a stopping node logged %q, want a failure of its own as an error", buf.String())
 	}
 }

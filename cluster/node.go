@@ -197,6 +197,10 @@ type Node struct {
 	// Fresh last read it, ages past MaxStale: until then Fresh need not
 	// read it again (a later contact only moves it further).
 	freshUntil atomic.Pointer[time.Time]
+	// stopping is set once the node begins to stop (BeginStop, Close):
+	// raft's complaints about peers that stop answering are then
+	// logged at debug level (demoteWhileStopping).
+	stopping atomic.Bool
 
 	askMu  sync.Mutex
 	askers map[string]Handler // the methods of Handle, for Ask on this node itself
@@ -259,7 +263,9 @@ func (n *Node) raftConfig() *raft.Config {
 	// This node decides itself whether a snapshot replaces the state at
 	// start (checkState): never one older than the state file.
 	rc.NoSnapshotRestoreOnStart = true
-	rc.Logger = newHCLogAdapter(n.logger)
+	raftLog := newHCLogAdapter(n.logger)
+	raftLog.demote = demoteWhileStopping(&n.stopping)
+	rc.Logger = raftLog
 	return rc
 }
 
@@ -460,6 +466,7 @@ func (n *Node) Fresh() error {
 // closes the raft log and the transport. It does not close Config.Store.
 // It is safe to call more than once.
 func (n *Node) Close() error {
+	n.BeginStop()
 	n.closeOnce.Do(func() {
 		if n.IsLeader() && n.hasOtherVoters() {
 			if err := n.raft.LeadershipTransfer().Error(); err != nil {
@@ -481,6 +488,11 @@ func (n *Node) Close() error {
 	})
 	return n.closeErr
 }
+
+// BeginStop tells the node that it is about to stop, before Close: its
+// peers going away from then on is expected, as when every node of a
+// cluster stops at once, and is not logged as a failure.
+func (n *Node) BeginStop() { n.stopping.Store(true) }
 
 // stopSnapshotMin is how many entries since the last snapshot make a
 // graceful stop take one, so that the next start replays little.

@@ -575,6 +575,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	cancel()
 	s.log.Info("minkms node stopping", slog.String("node_id", s.cfg.Cluster.NodeID))
+	if n := s.node.Load(); n != nil {
+		n.BeginStop()
+	}
 	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer stop()
 	if serr := s.http.Shutdown(shutdownCtx); serr != nil {
