@@ -268,18 +268,8 @@ func (sc *fastScanner) value(t reflect.Type, depth int) bool {
 			if !sc.value(elem, depth+1) {
 				return false
 			}
-			sc.skipSpace()
-			if sc.i >= len(sc.b) {
-				return false
-			}
-			switch sc.b[sc.i] {
-			case ']':
-				sc.i++
-				return true
-			case ',':
-				sc.i++
-			default:
-				return false
+			if end, ok := sc.separator(']'); !ok || end {
+				return ok
 			}
 		}
 	case '"':
@@ -385,20 +375,28 @@ func (sc *fastScanner) object(t reflect.Type, depth int) bool {
 		if !sc.value(ft, depth) {
 			return false
 		}
-		sc.skipSpace()
-		if sc.i >= len(sc.b) {
-			return false
-		}
-		switch sc.b[sc.i] {
-		case '}':
-			sc.i++
-			return true
-		case ',':
-			sc.i++
-		default:
-			return false
+		if end, ok := sc.separator('}'); !ok || end {
+			return ok
 		}
 	}
+}
+
+// separator reads what follows a value in an array or object: close
+// (end) or a comma (more to come); anything else is not ok.
+func (sc *fastScanner) separator(close byte) (end, ok bool) {
+	sc.skipSpace()
+	if sc.i >= len(sc.b) {
+		return false, false
+	}
+	switch sc.b[sc.i] {
+	case close:
+		sc.i++
+		return true, true
+	case ',':
+		sc.i++
+		return false, true
+	}
+	return false, false
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
